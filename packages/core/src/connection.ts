@@ -1,0 +1,142 @@
+import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
+import { ConnectionError, StreamJobsError } from './errors.js';
+
+/**
+ * How to reach Redis: client options for node-redis (`{ url }` at least), or a
+ * client the caller made and keeps owning (we never close it).
+ */
+export type ConnectionOptions = RedisClientOptions | RedisClientType<any, any, any, any, any>;
+
+/** How long a call waits for a (re)connection before it rejects. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+type Reply = unknown;
+
+/**
+ * A Redis connection as the library uses it: raw commands in, plain replies
+ * out. It never queues commands while disconnected: a call waits up to
+ * `connectTimeout` for the connection to come back and otherwise rejects with
+ * a `ConnectionError`, so callers learn at once that nothing was written.
+ * Reconnection runs in the background for as long as the connection is open.
+ */
+export class RedisConnection {
+  private readonly client: RedisClientType<any, any, any, any, any>;
+  private readonly ownsClient: boolean;
+  private lastError: Error | undefined;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    client: RedisClientType<any, any, any, any, any>,
+    ownsClient: boolean,
+    private readonly connectTimeout: number,
+  ) {
+    this.client = client;
+    this.ownsClient = ownsClient;
+    this.client.on('error', (err: Error) => {
+      this.lastError = err;
+    });
+  }
+
+  static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS): RedisConnection {
+    if (isClient(options)) return new RedisConnection(options, false, connectTimeout);
+    return new RedisConnection(createClient(withResilientDefaults(options)), true, connectTimeout);
+  }
+
+  /** A second connection to the same server, e.g. for blocking reads. Owned by the caller. */
+  duplicate(): RedisConnection {
+    const copy = this.client.duplicate({ disableOfflineQueue: true });
+    return new RedisConnection(copy, true, this.connectTimeout);
+  }
+
+  get isReady(): boolean {
+    return this.client.isReady;
+  }
+
+  /** Sends one command; waits for a connection first. */
+  async call<T = Reply>(args: readonly (string | number | Buffer)[]): Promise<T> {
+    await this.ready();
+    try {
+      return (await this.client.sendCommand(args.map(toArgument))) as T;
+    } catch (err) {
+      throw asLibraryError(err);
+    }
+  }
+
+  /** Resolves once the connection is usable; rejects after `connectTimeout`. */
+  async ready(): Promise<void> {
+    if (this.closed) throw new ConnectionError('connection is closed');
+    if (this.client.isReady) return;
+    if (!this.client.isOpen && this.ownsClient) {
+      this.connecting ??= this.client.connect().then(
+        () => undefined,
+        (err: unknown) => {
+          this.lastError = err as Error;
+        },
+      );
+    }
+    await this.waitForReady();
+  }
+
+  private waitForReady(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        const why = this.lastError ? `: ${this.lastError.message}` : '';
+        reject(new ConnectionError(`Redis not reachable within ${this.connectTimeout} ms${why}`, { cause: this.lastError }));
+      }, this.connectTimeout);
+      this.client.once('ready', onReady);
+      if (this.client.isReady) onReady();
+    });
+  }
+
+  /** Closes the connection if we made it; pending calls reject. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient && this.client.isOpen) this.client.destroy();
+  }
+}
+
+function isClient(options: ConnectionOptions): options is RedisClientType<any, any, any, any, any> {
+  return typeof (options as { sendCommand?: unknown }).sendCommand === 'function';
+}
+
+function withResilientDefaults(options: RedisClientOptions): RedisClientOptions {
+  return {
+    ...options,
+    disableOfflineQueue: true,
+    socket: {
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
+      ...(options.socket ?? {}),
+    } as RedisClientOptions['socket'],
+  };
+}
+
+function toArgument(arg: string | number | Buffer): string | Buffer {
+  return typeof arg === 'number' ? String(arg) : arg;
+}
+
+const CONNECTION_ERRORS = new Set([
+  'ClientClosedError',
+  'ClientOfflineError',
+  'SocketClosedUnexpectedlyError',
+  'ConnectionTimeoutError',
+  'SocketTimeoutError',
+  'DisconnectsClientError',
+  'ReconnectStrategyError',
+]);
+
+/** Maps transport failures to `ConnectionError`; Redis error replies pass through. */
+export function asLibraryError(err: unknown): Error {
+  if (err instanceof StreamJobsError) return err;
+  const error = err instanceof Error ? err : new Error(String(err));
+  if (CONNECTION_ERRORS.has(error.constructor.name) || /ECONNREFUSED|ECONNRESET|EPIPE/.test(error.message)) {
+    return new ConnectionError(`Redis connection failed: ${error.message}`, { cause: error });
+  }
+  return error;
+}

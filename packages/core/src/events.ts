@@ -1,0 +1,53 @@
+import type { RedisConnection } from './connection.js';
+import { toRecord } from './job/codec.js';
+
+/** Event names written to a queue's events stream. */
+export type QueueEventName =
+  | 'job:completed'
+  | 'job:failed'
+  | 'job:retrying'
+  | 'job:stalled'
+  | 'job:handed-back'
+  | 'job:dead-lettered'
+  | 'job:retried'
+  | 'job:canceled';
+
+/** One entry of the events stream. */
+export interface QueueEvent {
+  /** Stream entry id: pass it back to read what came after. */
+  id: string;
+  name: QueueEventName;
+  jobId: string;
+  /** Further fields of the event (error, reason, attemptsMade...). */
+  fields: Record<string, string>;
+}
+
+export const FINAL_EVENTS: ReadonlySet<QueueEventName> = new Set(['job:completed', 'job:failed', 'job:canceled']);
+
+export function parseEvents(reply: unknown): QueueEvent[] {
+  if (!Array.isArray(reply)) return [];
+  return reply.map((entry: unknown[]) => {
+    const { e, j, ...fields } = toRecord(entry[1] as unknown[]);
+    return { id: String(entry[0]), name: e as QueueEventName, jobId: j ?? '', fields };
+  });
+}
+
+/** Reads up to `count` events after `afterId`, waiting up to `blockMs` when there are none. */
+export async function readEvents(
+  connection: RedisConnection,
+  stream: string,
+  afterId: string,
+  count: number,
+  blockMs?: number,
+): Promise<QueueEvent[]> {
+  const block = blockMs === undefined ? [] : ['BLOCK', blockMs];
+  const reply = await connection.call<unknown[] | null>(['XREAD', 'COUNT', count, ...block, 'STREAMS', stream, afterId]);
+  const first = reply?.[0] as unknown[] | undefined;
+  return first ? parseEvents(first[1]) : [];
+}
+
+/** Id of the newest event, or `0-0` when the stream is empty. */
+export async function lastEventId(connection: RedisConnection, stream: string): Promise<string> {
+  const reply = await connection.call<unknown[][]>(['XREVRANGE', stream, '+', '-', 'COUNT', 1]);
+  return reply[0] ? String(reply[0][0]) : '0-0';
+}

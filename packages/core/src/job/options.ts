@@ -1,0 +1,191 @@
+import { InvalidOptionsError } from '../errors.js';
+import type { BackoffOptions, JobOptions, RetentionOptions, StoredJobOptions } from './types.js';
+
+export const DEFAULT_TIERS: readonly string[] = ['critical', 'high', 'normal', 'low'];
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+const MAX_ATTEMPTS = 1_000_000;
+const MAX_ID_LENGTH = 512;
+
+const JOB_OPTION_KEYS = new Set([
+  'priority',
+  'delay',
+  'runAt',
+  'jobId',
+  'attempts',
+  'backoff',
+  'timeout',
+  'removeOnComplete',
+  'removeOnFail',
+]);
+
+/** A job's options once checked: where it goes, when, and what is stored with it. */
+export interface ResolvedJobOptions {
+  jobId?: string;
+  tier: number;
+  /** Absolute due time in ms (from `runAt`), or undefined. */
+  runAt?: number;
+  /** Relative delay in ms (from `delay`), 0 when none. */
+  delay: number;
+  stored: StoredJobOptions;
+}
+
+/** Checks a tier list: 1 to 16 distinct, non-empty names. */
+export function validateTiers(tiers: unknown): string[] {
+  if (!Array.isArray(tiers) || tiers.length === 0 || tiers.length > 16) {
+    throw new InvalidOptionsError('tiers', 'must be an array of 1 to 16 tier names, highest first');
+  }
+  for (const tier of tiers) {
+    if (typeof tier !== 'string' || tier.length === 0) {
+      throw new InvalidOptionsError('tiers', 'every tier name must be a non-empty string');
+    }
+  }
+  if (new Set(tiers).size !== tiers.length) throw new InvalidOptionsError('tiers', 'tier names must be distinct');
+  return [...tiers];
+}
+
+/** Resolves a tier name or index to an index. */
+export function resolveTier(priority: unknown, tiers: readonly string[], option = 'priority'): number {
+  if (typeof priority === 'number') {
+    if (Number.isInteger(priority) && priority >= 0 && priority < tiers.length) return priority;
+    throw new InvalidOptionsError(option, `tier index must be an integer from 0 to ${tiers.length - 1} (got ${priority})`);
+  }
+  if (typeof priority === 'string') {
+    const index = tiers.indexOf(priority);
+    if (index >= 0) return index;
+    throw new InvalidOptionsError(option, `unknown tier ${JSON.stringify(priority)}; tiers are ${tiers.join(', ')}`);
+  }
+  throw new InvalidOptionsError(option, 'must be a tier name or index');
+}
+
+/**
+ * Validates `opts` over `defaults` and resolves what the scripts need. Throws
+ * `InvalidOptionsError` naming the first bad option; never partially applies.
+ */
+export function resolveJobOptions(
+  opts: JobOptions | undefined,
+  defaults: JobOptions,
+  tiers: readonly string[],
+  defaultTier: number,
+): ResolvedJobOptions {
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) {
+    throw new InvalidOptionsError('opts', 'must be an object');
+  }
+  for (const key of Object.keys(opts ?? {})) {
+    if (!JOB_OPTION_KEYS.has(key)) throw new InvalidOptionsError(key, 'is not a job option');
+  }
+  const merged: JobOptions = { ...defaults, ...stripUndefined(opts ?? {}) };
+  if (merged.delay !== undefined && merged.runAt !== undefined) {
+    throw new InvalidOptionsError('delay', 'give either delay or runAt, not both');
+  }
+  const stored: StoredJobOptions = { attempts: validateAttempts(merged.attempts) };
+  if (merged.backoff !== undefined) stored.backoff = validateBackoff(merged.backoff);
+  if (merged.timeout !== undefined) stored.timeout = positiveInteger('timeout', merged.timeout);
+  if (merged.removeOnComplete !== undefined) {
+    stored.removeOnComplete = validateRetention('removeOnComplete', merged.removeOnComplete);
+  }
+  if (merged.removeOnFail !== undefined) stored.removeOnFail = validateRetention('removeOnFail', merged.removeOnFail);
+  const resolved: ResolvedJobOptions = {
+    tier: merged.priority === undefined ? defaultTier : resolveTier(merged.priority, tiers),
+    delay: merged.delay === undefined ? 0 : nonNegativeNumber('delay', merged.delay),
+    stored,
+  };
+  if (merged.runAt !== undefined) resolved.runAt = validateRunAt(merged.runAt);
+  if (merged.jobId !== undefined) resolved.jobId = validateJobId(merged.jobId);
+  return resolved;
+}
+
+export function validateJobId(jobId: unknown): string {
+  if (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > MAX_ID_LENGTH) {
+    throw new InvalidOptionsError('jobId', `must be a string of 1 to ${MAX_ID_LENGTH} characters`);
+  }
+  return jobId;
+}
+
+export function validateJobName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_ID_LENGTH) {
+    throw new InvalidOptionsError('name', `must be a string of 1 to ${MAX_ID_LENGTH} characters`);
+  }
+  return name;
+}
+
+function validateAttempts(attempts: unknown): number {
+  if (attempts === undefined) return 1;
+  if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) {
+    throw new InvalidOptionsError('attempts', `must be an integer from 1 to ${MAX_ATTEMPTS}`);
+  }
+  return attempts;
+}
+
+function validateBackoff(backoff: unknown): Exclude<BackoffOptions, number> {
+  if (typeof backoff === 'number') return { type: 'fixed', delay: nonNegativeNumber('backoff', backoff) };
+  if (typeof backoff !== 'object' || backoff === null) {
+    throw new InvalidOptionsError('backoff', 'must be a delay in ms or { type, delay, jitter? }');
+  }
+  const { type, delay, jitter, maxDelay, ...rest } = backoff as Record<string, unknown>;
+  const unknownKey = Object.keys(rest)[0];
+  if (unknownKey !== undefined) throw new InvalidOptionsError(`backoff.${unknownKey}`, 'is not a backoff option');
+  if (type !== 'fixed' && type !== 'exponential') {
+    throw new InvalidOptionsError('backoff.type', 'must be "fixed" or "exponential"');
+  }
+  const result: Record<string, unknown> = { type, delay: nonNegativeNumber('backoff.delay', delay) };
+  if (jitter !== undefined) {
+    if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+      throw new InvalidOptionsError('backoff.jitter', 'must be a number from 0 to 1');
+    }
+    result.jitter = jitter;
+  }
+  if (maxDelay !== undefined) {
+    if (type !== 'exponential') throw new InvalidOptionsError('backoff.maxDelay', 'applies to exponential backoff only');
+    result.maxDelay = nonNegativeNumber('backoff.maxDelay', maxDelay);
+  }
+  return result as Exclude<BackoffOptions, number>;
+}
+
+export function validateRetention(option: string, retention: unknown): RetentionOptions {
+  if (typeof retention === 'boolean') return retention;
+  if (typeof retention === 'number') return nonNegativeInteger(option, retention);
+  if (typeof retention === 'object' && retention !== null && !Array.isArray(retention)) {
+    const { age, count, ...rest } = retention as Record<string, unknown>;
+    const unknownKey = Object.keys(rest)[0];
+    if (unknownKey !== undefined) throw new InvalidOptionsError(`${option}.${unknownKey}`, 'is not a retention option');
+    if (age === undefined && count === undefined) throw new InvalidOptionsError(option, 'give age, count or both');
+    const result: { age?: number; count?: number } = {};
+    if (age !== undefined) result.age = nonNegativeInteger(`${option}.age`, age);
+    if (count !== undefined) result.count = nonNegativeInteger(`${option}.count`, count);
+    return result;
+  }
+  throw new InvalidOptionsError(option, 'must be a boolean, a count, or { age?, count? }');
+}
+
+function validateRunAt(runAt: unknown): number {
+  const ms = runAt instanceof Date ? runAt.getTime() : runAt;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new InvalidOptionsError('runAt', 'must be a valid Date or epoch milliseconds');
+  }
+  return Math.round(ms);
+}
+
+export function nonNegativeNumber(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionsError(option, `must be a finite number >= 0 (got ${String(value)})`);
+  }
+  return Math.round(value);
+}
+
+export function nonNegativeInteger(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidOptionsError(option, `must be an integer >= 0 (got ${String(value)})`);
+  }
+  return value;
+}
+
+export function positiveInteger(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionsError(option, `must be an integer > 0 (got ${String(value)})`);
+  }
+  return value;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,90 @@
+import { InvalidOptionsError } from './errors.js';
+
+/** The consumer group every worker of a queue reads its tier streams through. */
+export const CONSUMER_GROUP = 'workers';
+
+/**
+ * The one place key names are built. Every key of a queue carries the queue's
+ * hash tag `{name}`, so a queue lives in one Redis Cluster slot and every Lua
+ * script touching it is atomic there. Scripts that must build a key from data
+ * (a job's hash from its id, a lane from its tier) get `base` and append the
+ * same suffixes this class does.
+ */
+export class QueueKeys {
+  /** `prefix:{queue}:` — the common start of every key of this queue. */
+  readonly base: string;
+
+  constructor(
+    readonly prefix: string,
+    readonly queue: string,
+  ) {
+    validateKeyPart('prefix', prefix);
+    validateKeyPart('queue name', queue);
+    this.base = `${prefix}:{${queue}}:`;
+  }
+
+  /** Stream of one priority tier; 0 is the highest. */
+  lane(tier: number): string {
+    return `${this.base}lane:${tier}`;
+  }
+
+  lanes(tierCount: number): string[] {
+    return Array.from({ length: tierCount }, (_, tier) => this.lane(tier));
+  }
+
+  job(id: string): string {
+    return `${this.base}job:${id}`;
+  }
+
+  /** Hash of queue-wide settings every process must agree on (the tiers). */
+  get meta(): string {
+    return `${this.base}meta`;
+  }
+
+  /** Sorted set of delayed jobs and jobs waiting for a retry, by due time. */
+  get delayed(): string {
+    return `${this.base}delayed`;
+  }
+
+  /** Sorted set of retained completed jobs, by finish time. */
+  get completed(): string {
+    return `${this.base}completed`;
+  }
+
+  /** Dead-letter sorted set: failed jobs and unreadable entries, by time. */
+  get dead(): string {
+    return `${this.base}dead`;
+  }
+
+  /** Capped stream of job events, readable from any process. */
+  get events(): string {
+    return `${this.base}events`;
+  }
+
+  /** Scheduler leader lock: `<instance>:<token>`, with a TTL. */
+  get leader(): string {
+    return `${this.base}leader`;
+  }
+
+  /** Counter the fencing tokens of leader terms are taken from. */
+  get fence(): string {
+    return `${this.base}fence`;
+  }
+}
+
+/**
+ * Braces would change the hash tag and let one queue's keys land in another's
+ * slot; empty parts make ambiguous names. Everything else (colons, spaces,
+ * unicode) is allowed, because the part is always bracketed by fixed separators.
+ */
+function validateKeyPart(what: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidOptionsError(what, 'must be a non-empty string');
+  }
+  if (/[{}]/.test(value)) {
+    throw new InvalidOptionsError(what, `must not contain "{" or "}" (got ${JSON.stringify(value)})`);
+  }
+  if (value.length > 200) {
+    throw new InvalidOptionsError(what, 'must be at most 200 characters');
+  }
+}

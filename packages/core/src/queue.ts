@@ -1,0 +1,308 @@
+import { nanoid } from 'nanoid';
+import { RedisConnection, type ConnectionOptions } from './connection.js';
+import { ClosedError, InvalidOptionsError, JobNotFoundError, WaitTimeoutError } from './errors.js';
+import { lastEventId, readEvents, type QueueEvent } from './events.js';
+import { JobWaiter } from './job-waiter.js';
+import { decodeJob, toRecord } from './job/codec.js';
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_TIERS,
+  positiveInteger,
+  resolveJobOptions,
+  resolveTier,
+  validateJobName,
+  validateTiers,
+} from './job/options.js';
+import { toJson } from './job/serialize.js';
+import { FINAL_STATES, type Job, type JobOptions } from './job/types.js';
+import { QueueKeys } from './keys.js';
+import { defaultLogger, type Logger } from './logger.js';
+import { addJobs, type EncodedJob } from './scripts/add.js';
+import type { QueueContext } from './scripts/context.js';
+import { countJobs, type JobCounts } from './scripts/counts.js';
+import { initQueue } from './scripts/init.js';
+import { retryDead } from './scripts/retry-dead.js';
+
+export const DEFAULT_PREFIX = 'sj';
+export const DEFAULT_MAX_EVENTS = 10_000;
+
+export interface QueueOptions {
+  /** node-redis client options (`{ url }`), or a client you own. */
+  connection: ConnectionOptions;
+  /** Start of every key name. Default `sj`. */
+  prefix?: string;
+  /**
+   * Priority tiers, highest first. Default critical, high, normal, low. Fixed
+   * when the queue is first used; every process must then agree.
+   */
+  tiers?: string[];
+  /** Tier of jobs added without `priority`. Default `normal`, else the middle tier. */
+  defaultPriority?: string | number;
+  /** Options every job starts from. */
+  defaultJobOptions?: Omit<JobOptions, 'jobId' | 'delay' | 'runAt'>;
+  /** Largest accepted `data`, as JSON bytes. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Approximate length the events stream is capped at. Default 10,000. */
+  maxEvents?: number;
+  /** How long a call waits for Redis before rejecting with `ConnectionError`. Default 5 s. */
+  connectTimeout?: number;
+  logger?: Logger;
+}
+
+export interface BulkJob<Data = unknown> {
+  name: string;
+  data: Data;
+  opts?: JobOptions;
+}
+
+const QUEUE_OPTION_KEYS = new Set([
+  'connection',
+  'prefix',
+  'tiers',
+  'defaultPriority',
+  'defaultJobOptions',
+  'maxPayloadBytes',
+  'maxEvents',
+  'connectTimeout',
+  'logger',
+]);
+
+/**
+ * Adds jobs to a queue and looks at them. Any number of `Queue` objects in any
+ * number of processes may address the same queue; they share nothing but Redis.
+ * Every write is one Lua script, so a job is stored whole or not at all.
+ */
+export class Queue {
+  readonly name: string;
+  readonly keys: QueueKeys;
+  readonly logger: Logger;
+  private readonly connection: RedisConnection;
+  private readonly wantedTiers: string[] | undefined;
+  private tiers: readonly string[];
+  private readonly defaultPriority: string | number | undefined;
+  private readonly defaultJobOptions: JobOptions;
+  private readonly maxPayloadBytes: number;
+  private readonly maxEvents: number;
+  private readonly waiter: JobWaiter;
+  private initialised: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(name: string, options: QueueOptions) {
+    assertOptionKeys(options, QUEUE_OPTION_KEYS, 'Queue');
+    this.name = name;
+    this.keys = new QueueKeys(options.prefix ?? DEFAULT_PREFIX, name);
+    this.wantedTiers = options.tiers === undefined ? undefined : validateTiers(options.tiers);
+    this.tiers = this.wantedTiers ?? DEFAULT_TIERS;
+    this.defaultPriority = options.defaultPriority;
+    this.defaultJobOptions = options.defaultJobOptions ?? {};
+    this.maxPayloadBytes =
+      options.maxPayloadBytes === undefined
+        ? DEFAULT_MAX_PAYLOAD_BYTES
+        : positiveInteger('maxPayloadBytes', options.maxPayloadBytes);
+    this.maxEvents = options.maxEvents === undefined ? DEFAULT_MAX_EVENTS : positiveInteger('maxEvents', options.maxEvents);
+    // Fail now, not at the first add, on bad defaults.
+    resolveJobOptions(this.defaultJobOptions, {}, this.tiers, this.defaultTier());
+    if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
+    this.logger = options.logger ?? defaultLogger('streamjobs:queue');
+    this.connection = RedisConnection.create(options.connection, options.connectTimeout);
+    this.waiter = new JobWaiter(this.connection, this.keys.events, this.logger);
+  }
+
+  /**
+   * Adds a job. With `jobId`, adding an existing id writes nothing and
+   * returns the existing job. Rejects with a typed error, before anything is
+   * written, on invalid options or data.
+   */
+  async add<Data>(name: string, data: Data, opts?: JobOptions): Promise<Job<Data>> {
+    const [job] = await this.addBulk([{ name, data, ...(opts ? { opts } : {}) }]);
+    return job!;
+  }
+
+  /** Adds many jobs in one atomic call: all are validated before any is written. */
+  async addBulk<Data>(jobs: readonly BulkJob<Data>[]): Promise<Job<Data>[]> {
+    this.assertOpen();
+    if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
+    // Validate everything before touching Redis; re-resolve tiers only if the
+    // queue turned out to use other tiers than this process assumed.
+    const assumedTiers = this.tiers;
+    let encoded = this.encodeAll(jobs);
+    await this.init();
+    if (this.tiers !== assumedTiers && JSON.stringify(this.tiers) !== JSON.stringify(assumedTiers)) {
+      encoded = this.encodeAll(jobs);
+    }
+    if (encoded.length === 0) return [];
+    const replies = await addJobs(this.context(), encoded);
+    return replies.map((reply, index) => {
+      const job = encoded[index]!;
+      if (!reply.created) return decodeJob<Data>(job.id, reply.record, this.tiers);
+      return decodeJob<Data>(
+        job.id,
+        {
+          name: job.name,
+          data: job.dataJson,
+          opts: job.optsJson,
+          tier: String(job.tier),
+          state: reply.state,
+          createdAt: String(reply.createdAt),
+          attemptsMade: '0',
+          stalls: '0',
+          ...(reply.dueAt ? { dueAt: String(reply.dueAt) } : {}),
+        },
+        this.tiers,
+      );
+    });
+  }
+
+  /** The job, or null when it does not exist (never added, or removed by retention). */
+  async getJob<Data = unknown, Result = unknown>(id: string): Promise<Job<Data, Result> | null> {
+    this.assertOpen();
+    await this.init();
+    const flat = await this.connection.call<unknown[]>(['HGETALL', this.keys.job(id)]);
+    if (flat.length === 0) return null;
+    return decodeJob<Data, Result>(id, toRecord(flat), this.tiers);
+  }
+
+  /** Jobs per state (and waiting jobs per tier), in one consistent snapshot. */
+  async counts(): Promise<JobCounts> {
+    this.assertOpen();
+    await this.init();
+    return countJobs(this.context());
+  }
+
+  /**
+   * Resolves once the job is completed, failed or canceled, with the job as
+   * stored then (only `id`, `state` and `error` when retention removed it at
+   * once). Rejects with `WaitTimeoutError` after `timeoutMs` (default 30 s).
+   */
+  async waitFor<Data = unknown, Result = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Job<Data, Result>> {
+    this.assertOpen();
+    await this.init();
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const { event, cancel } = await this.waiter.register(id, timeoutMs);
+    const job = await this.getJob<Data, Result>(id);
+    if (!job) {
+      cancel();
+      throw new JobNotFoundError(id);
+    }
+    if (FINAL_STATES.includes(job.state)) {
+      cancel();
+      return job;
+    }
+    const final = await event;
+    if (!final) throw new WaitTimeoutError(id, timeoutMs);
+    const stored = await this.getJob<Data, Result>(id);
+    if (stored) return stored;
+    return { ...job, state: final.name === 'job:completed' ? 'completed' : 'failed', error: final.fields.error } as Job<
+      Data,
+      Result
+    >;
+  }
+
+  /** Dead-lettered jobs (failed for good, or unreadable entries), oldest first. */
+  async deadLetters(options: { offset?: number; count?: number } = {}): Promise<Job[]> {
+    this.assertOpen();
+    await this.init();
+    const offset = options.offset ?? 0;
+    const ids = await this.connection.call<string[]>([
+      'ZRANGE',
+      this.keys.dead,
+      offset,
+      offset + (options.count ?? 100) - 1,
+    ]);
+    const jobs = await Promise.all(ids.map((id) => this.getJob(String(id))));
+    return jobs.filter((job): job is Job => job !== null);
+  }
+
+  /**
+   * Runs a dead-lettered job again with fresh attempts. Returns false when the
+   * job is not dead-lettered; throws for an unreadable entry (nothing to run).
+   */
+  async retryDead(id: string): Promise<boolean> {
+    this.assertOpen();
+    await this.init();
+    const reply = await retryDead(this.context(), id);
+    if (reply === 'unreadable') {
+      throw new InvalidOptionsError('id', `${id} is an unreadable stream entry, not a job: there is nothing to retry`);
+    }
+    return reply === 'requeued';
+  }
+
+  /** Events after `afterId` (default: from the oldest retained), at most `count`. */
+  async readEvents(afterId = '0-0', count = 100, blockMs?: number): Promise<QueueEvent[]> {
+    this.assertOpen();
+    return readEvents(this.connection, this.keys.events, afterId, count, blockMs);
+  }
+
+  /** Id of the newest event: read from there to see only what comes next. */
+  async lastEventId(): Promise<string> {
+    this.assertOpen();
+    return lastEventId(this.connection, this.keys.events);
+  }
+
+  /** Tier names in force, highest first (after the queue is first used). */
+  async getTiers(): Promise<readonly string[]> {
+    await this.init();
+    return this.tiers;
+  }
+
+  /** Closes the queue's connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiter.close();
+    this.connection.close();
+  }
+
+  private init(): Promise<void> {
+    this.initialised ??= initQueue(this.connection, this.keys, this.wantedTiers).then(
+      (tiers) => {
+        this.tiers = tiers;
+      },
+      (err: unknown) => {
+        this.initialised = undefined;
+        throw err;
+      },
+    );
+    return this.initialised;
+  }
+
+  private context(): QueueContext {
+    return { connection: this.connection, keys: this.keys, tiers: this.tiers, maxEvents: this.maxEvents };
+  }
+
+  private defaultTier(): number {
+    if (this.defaultPriority !== undefined) return resolveTier(this.defaultPriority, this.tiers, 'defaultPriority');
+    const normal = this.tiers.indexOf('normal');
+    return normal >= 0 ? normal : Math.floor((this.tiers.length - 1) / 2);
+  }
+
+  private encodeAll<Data>(jobs: readonly BulkJob<Data>[]): EncodedJob[] {
+    const defaultTier = this.defaultTier();
+    return jobs.map((job, index) => {
+      if (typeof job !== 'object' || job === null) throw new InvalidOptionsError(`jobs[${index}]`, 'must be an object');
+      const resolved = resolveJobOptions(job.opts, this.defaultJobOptions, this.tiers, defaultTier);
+      const encoded: EncodedJob = {
+        id: resolved.jobId ?? nanoid(),
+        name: validateJobName(job.name),
+        dataJson: toJson('job data', job.data, this.maxPayloadBytes),
+        optsJson: JSON.stringify(resolved.stored),
+        tier: resolved.tier,
+        delay: resolved.delay,
+      };
+      if (resolved.runAt !== undefined) encoded.runAt = resolved.runAt;
+      return encoded;
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError(`Queue "${this.name}"`);
+  }
+}
+
+/** Rejects misspelt options at construction instead of ignoring them. */
+export function assertOptionKeys(options: unknown, allowed: ReadonlySet<string>, what: string): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', `${what} options must be an object`);
+  for (const key of Object.keys(options)) {
+    if (!allowed.has(key)) throw new InvalidOptionsError(key, `is not a ${what} option`);
+  }
+}

@@ -1,0 +1,45 @@
+--[[
+add: store jobs and make them runnable, idempotently by job id.
+
+KEYS[1]  delayed sorted set of the queue (routes the call to the queue's slot)
+ARGV[1]  base: the queue's key prefix, "prefix:{queue}:"
+ARGV[2]  number of jobs N, followed by N groups of 7 arguments:
+           id, name, data (JSON), opts (JSON), tier, runAt (epoch ms, -1 none),
+           delay (ms)
+
+Reply:   one element per job: {1, createdAt, state, dueAt} when created, or
+         {0, field, value, ...} (the stored hash) when the id already existed.
+Guarantee: a job hash and its stream entry (or delayed-set member) are written
+together or not at all; an existing id is left untouched, so adding the same
+job id twice never makes two jobs.
+]]
+local base = ARGV[1]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local replies = {}
+for i = 0, tonumber(ARGV[2]) - 1 do
+  local a = 3 + i * 7
+  local id, name, data, opts, tier = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local runAt, delay = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  local jobKey = base .. 'job:' .. id
+  if redis.call('EXISTS', jobKey) == 1 then
+    local existing = redis.call('HGETALL', jobKey)
+    table.insert(existing, 1, 0)
+    replies[#replies + 1] = existing
+  else
+    local due = 0
+    if runAt >= 0 then due = runAt elseif delay > 0 then due = now + delay end
+    redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'tier', tier,
+      'createdAt', now, 'attemptsMade', 0, 'stalls', 0)
+    if due > now then
+      redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', due)
+      redis.call('ZADD', KEYS[1], due, id)
+      replies[#replies + 1] = {1, now, 'delayed', due}
+    else
+      local entry = redis.call('XADD', base .. 'lane:' .. tier, '*', 'j', id)
+      redis.call('HSET', jobKey, 'state', 'waiting', 'entry', entry)
+      replies[#replies + 1] = {1, now, 'waiting', 0}
+    end
+  end
+end
+return replies

@@ -1,0 +1,40 @@
+import { toRecord, type JobRecord } from '../job/codec.js';
+import type { JobState } from '../job/types.js';
+import type { QueueContext } from './context.js';
+import { LuaScript } from './script.js';
+
+const script = LuaScript.fromFile('add', import.meta.url);
+
+/** One job ready to store: validated and serialised. */
+export interface EncodedJob {
+  id: string;
+  name: string;
+  dataJson: string;
+  optsJson: string;
+  tier: number;
+  runAt?: number;
+  delay: number;
+}
+
+export type AddReply =
+  | { created: true; createdAt: number; state: JobState; dueAt?: number }
+  | { created: false; record: JobRecord };
+
+/** Stores jobs in one atomic call; existing ids are returned untouched. */
+export async function addJobs(ctx: QueueContext, jobs: readonly EncodedJob[]): Promise<AddReply[]> {
+  const args: (string | number)[] = [ctx.keys.base, jobs.length];
+  for (const job of jobs) {
+    args.push(job.id, job.name, job.dataJson, job.optsJson, job.tier, job.runAt ?? -1, job.delay);
+  }
+  const replies = await script.run<unknown[][]>(ctx.connection, [ctx.keys.delayed], args);
+  return replies.map((reply): AddReply => {
+    if (Number(reply[0]) === 0) return { created: false, record: toRecord(reply, 1) };
+    const dueAt = Number(reply[3]);
+    return {
+      created: true,
+      createdAt: Number(reply[1]),
+      state: reply[2] as JobState,
+      ...(dueAt > 0 ? { dueAt } : {}),
+    };
+  });
+}

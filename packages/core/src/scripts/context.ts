@@ -1,0 +1,15 @@
+import type { RedisConnection } from '../connection.js';
+import type { QueueKeys } from '../keys.js';
+
+/** What every script wrapper needs to address one queue. */
+export interface QueueContext {
+  connection: RedisConnection;
+  keys: QueueKeys;
+  /** Tier names in force for the queue, highest first. */
+  tiers: readonly string[];
+  /** Approximate cap of the queue's events stream. */
+  maxEvents: number;
+}
+
+/** `now` in ms from a script's `TIME`-based reply. */
+export type ServerTime = number;

@@ -1,0 +1,25 @@
+import type { QueueContext } from './context.js';
+import { LuaScript } from './script.js';
+
+const script = LuaScript.fromFile('promote', import.meta.url);
+
+export interface PromoteResult {
+  /** Jobs moved into their streams; -1 when the caller is no longer leader. */
+  promoted: number;
+  /** Due time of the earliest job still delayed, if any. */
+  nextDueAt?: number;
+  /** Server time of the call (ms). */
+  now: number;
+}
+
+/** Promotes up to `limit` due jobs, if `leaderValue` still holds the lock. */
+export async function promoteDue(ctx: QueueContext, leaderValue: string, limit: number): Promise<PromoteResult> {
+  const [promoted, nextDueAt, now] = await script.run<number[]>(
+    ctx.connection,
+    [ctx.keys.delayed, ctx.keys.leader],
+    [ctx.keys.base, leaderValue, limit],
+  );
+  const result: PromoteResult = { promoted: Number(promoted), now: Number(now) };
+  if (Number(nextDueAt) >= 0) result.nextDueAt = Number(nextDueAt);
+  return result;
+}

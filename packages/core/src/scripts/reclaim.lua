@@ -1,0 +1,74 @@
+--[[
+reclaim: give the jobs of dead or stalled workers back to the queue.
+
+KEYS     the tier streams, highest tier first
+ARGV[1]  base: the queue's key prefix, "prefix:{queue}:"
+ARGV[2]  consumer group
+ARGV[3]  consumer name (the reclaiming worker)
+ARGV[4]  min idle time in ms (the stall timeout)
+ARGV[5]  max entries to claim per tier in this call
+ARGV[6]  max stalls: a job that stalls more often than this fails for good
+ARGV[7]  events stream max length (approximate)
+
+Reply:   {requeued, failed, unreadable}
+Guarantee: an entry idle longer than the stall timeout belongs to a worker that
+stopped heartbeating; its job is re-added to its tier stream (or failed when it
+has stalled too often) and its old entry acknowledged, atomically, so the job
+runs again exactly once more and the old owner's writes are fenced off.
+Entries that cannot be parsed or whose job is missing are re-added as they
+were, and dead-lettered by the next fetch.
+]]
+local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
+local minIdle, count, maxStalls, maxEvents = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local requeued, failed, unreadable = 0, 0, 0
+
+local function field(fields, name)
+  if type(fields) ~= 'table' then return nil end
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+
+local function event(name, jobId, ...)
+  redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxEvents, '*', 'e', name, 'j', jobId, ...)
+end
+
+for tier = 0, #KEYS - 1 do
+  local lane = KEYS[tier + 1]
+  local claimed = redis.call('XAUTOCLAIM', lane, group, consumer, minIdle, '0-0', 'COUNT', count)[2]
+  for _, entry in ipairs(claimed) do
+    local entryId, fields = entry[1], entry[2]
+    redis.call('XACK', lane, group, entryId)
+    redis.call('XDEL', lane, entryId)
+    local jobId = field(fields, 'j')
+    local jobKey = jobId and base .. 'job:' .. jobId
+    local job = jobId and redis.call('HMGET', jobKey, 'state', 'entry')
+    if not jobId or not job[1] then
+      -- unreadable: put it back as it was, for fetch to dead-letter with its reason
+      local raw = type(fields) == 'table' and #fields > 0 and fields or {'unreadable', '1'}
+      redis.call('XADD', lane, '*', unpack(raw))
+      unreadable = unreadable + 1
+    elseif job[1] == 'active' and job[2] == entryId then
+      local stalls = redis.call('HINCRBY', jobKey, 'stalls', 1)
+      redis.call('HDEL', jobKey, 'owner')
+      if stalls > maxStalls then
+        local reason = 'job stalled ' .. stalls .. ' times (its worker died or stopped heartbeating ' ..
+          'while running it; maxStalls is ' .. maxStalls .. ')'
+        redis.call('HDEL', jobKey, 'entry')
+        redis.call('HSET', jobKey, 'state', 'failed', 'finishedAt', now, 'error', reason, 'stack', '')
+        redis.call('ZADD', base .. 'dead', now, jobId)
+        event('job:failed', jobId, 'error', reason)
+        failed = failed + 1
+      else
+        local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
+        redis.call('HSET', jobKey, 'state', 'waiting', 'entry', newEntry)
+        event('job:stalled', jobId, 'stalls', stalls)
+        requeued = requeued + 1
+      end
+    end
+  end
+end
+return {requeued, failed, unreadable}
