@@ -3,7 +3,8 @@ import { ConnectionError, StreamJobsError } from './errors.js';
 
 /**
  * How to reach Redis: client options for node-redis (`{ url }` at least), or a
- * client the caller made and keeps owning (we never close it).
+ * client whose settings we copy (we open connections of our own from it with
+ * `duplicate()` and never use or close the client itself).
  */
 export type ConnectionOptions = RedisClientOptions | RedisClientType<any, any, any, any, any>;
 
@@ -21,32 +22,28 @@ type Reply = unknown;
  */
 export class RedisConnection {
   private readonly client: RedisClientType<any, any, any, any, any>;
-  private readonly ownsClient: boolean;
   private lastError: Error | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
 
   private constructor(
     client: RedisClientType<any, any, any, any, any>,
-    ownsClient: boolean,
     private readonly connectTimeout: number,
   ) {
     this.client = client;
-    this.ownsClient = ownsClient;
     this.client.on('error', (err: Error) => {
       this.lastError = err;
     });
   }
 
   static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS): RedisConnection {
-    if (isClient(options)) return new RedisConnection(options, false, connectTimeout);
-    return new RedisConnection(createClient(withResilientDefaults(options)), true, connectTimeout);
+    const client = isClient(options) ? options.duplicate(OUR_SETTINGS) : createClient(withResilientDefaults(options));
+    return new RedisConnection(client, connectTimeout);
   }
 
   /** A second connection to the same server, e.g. for blocking reads. Owned by the caller. */
   duplicate(): RedisConnection {
-    const copy = this.client.duplicate({ disableOfflineQueue: true });
-    return new RedisConnection(copy, true, this.connectTimeout);
+    return new RedisConnection(this.client.duplicate(OUR_SETTINGS), this.connectTimeout);
   }
 
   get isReady(): boolean {
@@ -67,7 +64,7 @@ export class RedisConnection {
   async ready(): Promise<void> {
     if (this.closed) throw new ConnectionError('connection is closed');
     if (this.client.isReady) return;
-    if (!this.client.isOpen && this.ownsClient) {
+    if (!this.client.isOpen) {
       this.connecting ??= this.client.connect().then(
         () => undefined,
         (err: unknown) => {
@@ -94,11 +91,11 @@ export class RedisConnection {
     });
   }
 
-  /** Closes the connection if we made it; pending calls reject. Idempotent. */
+  /** Closes the connection; pending calls reject. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsClient && this.client.isOpen) this.client.destroy();
+    if (this.client.isOpen) this.client.destroy();
   }
 }
 
@@ -106,14 +103,20 @@ function isClient(options: ConnectionOptions): options is RedisClientType<any, a
   return typeof (options as { sendCommand?: unknown }).sendCommand === 'function';
 }
 
-function withResilientDefaults(options: RedisClientOptions): RedisClientOptions {
+/**
+ * RESP2 (replies are plain arrays, which the scripts' wrappers parse), and no
+ * offline queue (a call must fail, not wait forever, while Redis is away).
+ */
+const OUR_SETTINGS = { RESP: 2, disableOfflineQueue: true } as const;
+
+function withResilientDefaults(options: RedisClientOptions): RedisClientOptions<any, any, any, 2> {
   return {
     ...options,
-    disableOfflineQueue: true,
+    ...OUR_SETTINGS,
     socket: {
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
       ...(options.socket ?? {}),
-    } as RedisClientOptions['socket'],
+    } as RedisClientOptions["socket"],
   };
 }
 

@@ -23,3 +23,4 @@ export * from './scripts/leader.js';
 export * from './scripts/counts.js';
 export * from './scripts/retry-dead.js';
 export * from './scripts/init.js';
+export * from './util/wakeable-sleep.js';

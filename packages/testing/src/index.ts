@@ -1,1 +1,4 @@
-export {};
+export * from './redis-server.js';
+export * from './helpers.js';
+export * from './child-process.js';
+export type * from './fixture-types.js';

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { createClient } from 'redis';
+
+/** The Redis URL the global setup provided. */
+export function redisUrl(): string {
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error('REDIS_URL is not set: run the tests through jest (its global setup provides Redis)');
+  return url;
+}
+
+export function connection(): { url: string } {
+  return { url: redisUrl() };
+}
+
+/** A random key prefix, so test files (and tests) never see each other's keys. */
+export function testPrefix(label = 't'): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}
+
+/** A plain node-redis client for asserting on keys; close it with `.destroy()`. */
+export async function rawClient() {
+  const client = createClient({ url: redisUrl() });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+/**
+ * Polls `condition` until it returns a truthy value (returned) or throws
+ * after `timeoutMs` with `message`. For conditions no event announces.
+ */
+export async function waitUntil<T>(
+  condition: () => T | Promise<T>,
+  { timeoutMs = 30_000, intervalMs = 25, message = 'condition' }: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${message} (last: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Resolves with the arguments of the next `event` that passes `filter`. */
+export function nextEvent<Args extends unknown[] = unknown[]>(
+  emitter: EventEmitter<any>,
+  event: string,
+  { timeoutMs = 30_000, filter = () => true }: { timeoutMs?: number; filter?: (...args: Args) => boolean } = {},
+): Promise<Args> {
+  return new Promise((resolve, reject) => {
+    const listener = (...args: unknown[]) => {
+      if (!filter(...(args as Args))) return;
+      clearTimeout(timer);
+      emitter.off(event, listener);
+      resolve(args as Args);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`Timed out after ${timeoutMs} ms waiting for event "${event}"`));
+    }, timeoutMs);
+    emitter.on(event, listener);
+  });
+}
+
+/** Something with an async close, registered to be closed after the test. */
+export interface Closable {
+  close(): Promise<unknown> | unknown;
+}
+
+/**
+ * Collects what a test opens and closes it all (in reverse order) at the end.
+ * Use one per test file: `const open = new OpenResources(); afterAll(() => open.closeAll())`.
+ */
+export class OpenResources {
+  private readonly resources: Closable[] = [];
+
+  track<T extends Closable>(resource: T): T {
+    this.resources.push(resource);
+    return resource;
+  }
+
+  async closeAll(): Promise<void> {
+    const errors: unknown[] = [];
+    while (this.resources.length > 0) {
+      const resource = this.resources.pop()!;
+      try {
+        await resource.close();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+}

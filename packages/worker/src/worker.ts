@@ -1,0 +1,311 @@
+import { EventEmitter } from 'node:events';
+import { nanoid } from 'nanoid';
+import {
+  DEFAULT_MAX_EVENTS,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_PREFIX,
+  InvalidOptionsError,
+  QueueKeys,
+  RedisConnection,
+  StreamJobsError,
+  WakeableSleep,
+  assertOptionKeys,
+  decodeJob,
+  defaultLogger,
+  handBack,
+  initQueue,
+  positiveInteger,
+  validateTiers,
+  type ConnectionOptions,
+  type FetchedJob,
+  type Job,
+  type Logger,
+  type QueueContext,
+  type ReclaimResult,
+} from '@streamjobs/core';
+import { Scheduler, type SchedulerOptions } from '@streamjobs/scheduler';
+import { Fetcher } from './fetcher.js';
+import { HeartbeatService } from './heartbeat-service.js';
+import { JobRunner } from './job-runner.js';
+import { RunningJobs } from './running-jobs.js';
+import { StallReclaimer } from './stall-reclaimer.js';
+import type { Handler } from './types.js';
+
+export interface WorkerOptions {
+  /** node-redis client options (`{ url }`), or a client you own. */
+  connection: ConnectionOptions;
+  /** Key prefix; must match the queue's. Default `sj`. */
+  prefix?: string;
+  /** Jobs this process runs at once. Default 1. */
+  concurrency?: number;
+  /**
+   * A job whose worker has not heartbeated for this long (ms) is taken from it
+   * and run again elsewhere. Default 30,000.
+   */
+  stallTimeout?: number;
+  /** How often running jobs are heartbeated (ms). Default a third of `stallTimeout`. */
+  heartbeatInterval?: number;
+  /** A job that stalls more often than this fails for good. Default 3. */
+  maxStalls?: number;
+  /** How long `close()` waits for running jobs before handing them back (ms). Default 10,000. */
+  closeTimeout?: number;
+  /** Tiers, if you want them checked against the queue's. */
+  tiers?: string[];
+  /** Embedded scheduler participant: options, or false for none. Default on. */
+  scheduler?: boolean | Pick<SchedulerOptions, 'lockTtl' | 'pollInterval'>;
+  /** Largest accepted handler result, as JSON bytes. Default 1 MiB. */
+  maxResultBytes?: number;
+  /** Approximate cap of the events stream. Default 10,000. */
+  maxEvents?: number;
+  /** How long an idle worker blocks per read before checking again (ms). Default 5,000. */
+  blockTimeout?: number;
+  connectTimeout?: number;
+  logger?: Logger;
+}
+
+export interface WorkerEvents {
+  /** A job started on this worker. */
+  active: [Job];
+  completed: [Job, unknown];
+  /** An attempt failed and a retry is scheduled. */
+  retrying: [Job, Error];
+  /** The job failed for good (after its last attempt, or unrecoverable). */
+  failed: [Job, Error];
+  /** This worker lost the job (reclaimed elsewhere, or handed back): its outcome was discarded. */
+  lost: [Job];
+  /** This worker requeued jobs of dead or stalled workers. */
+  reclaimed: [ReclaimResult];
+  error: [Error];
+  closed: [];
+}
+
+const OPTION_KEYS = new Set([
+  'connection',
+  'prefix',
+  'concurrency',
+  'stallTimeout',
+  'heartbeatInterval',
+  'maxStalls',
+  'closeTimeout',
+  'tiers',
+  'scheduler',
+  'maxResultBytes',
+  'maxEvents',
+  'blockTimeout',
+  'connectTimeout',
+  'logger',
+]);
+
+/**
+ * Runs a queue's jobs in this process, up to `concurrency` at once, starting
+ * on construction. Workers in any number of processes share a queue through
+ * one consumer group. Modes:
+ * - running: fetch for free slots (highest tier first), block when idle,
+ *   heartbeat running jobs, reclaim the jobs of dead workers;
+ * - closing: take nothing new, let running jobs finish within `closeTimeout`,
+ *   then abort and hand back the rest so other workers start them at once;
+ * - closed: no connection left open.
+ */
+export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEvents> {
+  readonly name: string;
+  /** This worker's consumer name in the group; unique per instance. */
+  readonly consumer: string;
+  private readonly keys: QueueKeys;
+  private readonly logger: Logger;
+  private readonly connection: RedisConnection;
+  private readonly blocking: RedisConnection;
+  private readonly running = new RunningJobs();
+  private readonly slotFreed = new WakeableSleep();
+  private readonly settings: Required<
+    Pick<WorkerOptions, 'concurrency' | 'stallTimeout' | 'heartbeatInterval' | 'maxStalls' | 'closeTimeout' | 'maxResultBytes' | 'maxEvents' | 'blockTimeout'>
+  >;
+  private readonly handler: Handler<Data, Result>;
+  private readonly scheduler: Scheduler | undefined;
+  private ctx: QueueContext | undefined;
+  private services: (HeartbeatService | StallReclaimer)[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly started: Promise<void>;
+  private fetchLoop: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(name: string, handler: Handler<Data, Result>, options: WorkerOptions) {
+    super();
+    assertOptionKeys(options, OPTION_KEYS, 'Worker');
+    if (typeof handler !== 'function') throw new InvalidOptionsError('handler', 'must be a function');
+    if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
+    this.name = name;
+    this.handler = handler;
+    this.keys = new QueueKeys(options.prefix ?? DEFAULT_PREFIX, name);
+    const stallTimeout = positiveInteger('stallTimeout', options.stallTimeout ?? 30_000);
+    this.settings = {
+      concurrency: positiveInteger('concurrency', options.concurrency ?? 1),
+      stallTimeout,
+      heartbeatInterval: positiveInteger('heartbeatInterval', options.heartbeatInterval ?? Math.ceil(stallTimeout / 3)),
+      maxStalls: positiveInteger('maxStalls', options.maxStalls ?? 3),
+      closeTimeout: positiveInteger('closeTimeout', options.closeTimeout ?? 10_000),
+      maxResultBytes: positiveInteger('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
+      maxEvents: positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS),
+      blockTimeout: positiveInteger('blockTimeout', options.blockTimeout ?? 5_000),
+    };
+    if (this.settings.heartbeatInterval >= stallTimeout) {
+      throw new InvalidOptionsError('heartbeatInterval', 'must be shorter than stallTimeout');
+    }
+    const tiers = options.tiers === undefined ? undefined : validateTiers(options.tiers);
+    this.consumer = `${nanoid(12)}`;
+    this.logger = options.logger ?? defaultLogger('streamjobs:worker');
+    this.connection = RedisConnection.create(options.connection, options.connectTimeout);
+    this.blocking = this.connection.duplicate();
+    if (options.scheduler !== false) {
+      this.scheduler = new Scheduler({
+        connection: options.connection,
+        queues: [name],
+        prefix: this.keys.prefix,
+        logger: this.logger,
+        ...(typeof options.scheduler === 'object' ? options.scheduler : {}),
+        ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
+      });
+      this.scheduler.on('error', (err) => this.reportError(err));
+    }
+    this.running.onSlotFreed(() => this.slotFreed.wake());
+    this.started = this.start(tiers);
+  }
+
+  /** Resolves once the worker is connected and taking jobs; rejects if it could not start. */
+  waitUntilReady(): Promise<void> {
+    return this.started;
+  }
+
+  /** Jobs running now. */
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  private async start(tiers: string[] | undefined): Promise<void> {
+    for (let wait = 200; ; wait = Math.min(wait * 2, 5_000)) {
+      if (this.stopping) return;
+      try {
+        const inForce = await initQueue(this.connection, this.keys, tiers);
+        this.ctx = { connection: this.connection, keys: this.keys, tiers: inForce, maxEvents: this.settings.maxEvents };
+        break;
+      } catch (err) {
+        if (err instanceof InvalidOptionsError) throw err;
+        this.reportError(err as Error);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+    const onError = (err: Error) => this.reportError(err);
+    const { stallTimeout, maxStalls, heartbeatInterval } = this.settings;
+    this.services = [
+      new HeartbeatService(this.ctx, this.consumer, this.running, heartbeatInterval, onError),
+      new StallReclaimer(
+        this.ctx,
+        this.consumer,
+        { stallTimeout, maxStalls },
+        (result) => this.emit('reclaimed', result),
+        Math.max(100, Math.floor(stallTimeout / 2)),
+        onError,
+      ),
+    ];
+    for (const service of this.services) service.start();
+    this.fetchLoop = this.fetchJobs();
+  }
+
+  private async fetchJobs(): Promise<void> {
+    const ctx = this.ctx!;
+    const fetcher = new Fetcher(ctx, this.blocking, this.consumer, this.settings.blockTimeout);
+    const runner = new JobRunner(
+      ctx,
+      this.handler as Handler,
+      { consumer: this.consumer, maxResultBytes: this.settings.maxResultBytes, finishRetryWindow: this.settings.stallTimeout },
+      this.logger,
+    );
+    let errorWait = 100;
+    while (!this.stopping) {
+      const free = this.settings.concurrency - this.running.size;
+      if (free <= 0) {
+        await this.slotFreed.sleep(1_000);
+        continue;
+      }
+      try {
+        const jobs = await fetcher.next(free);
+        for (const fetched of jobs) this.track(this.runJob(runner, fetched));
+        errorWait = 100;
+      } catch (err) {
+        if (this.stopping) break;
+        this.reportError(err as Error);
+        await this.slotFreed.sleep(errorWait);
+        errorWait = Math.min(errorWait * 2, 5_000);
+      }
+    }
+  }
+
+  private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
+    const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
+    const running = this.running.add({ id: fetched.id, tier: fetched.tier, entryId: fetched.entryId });
+    try {
+      this.emit('active', job);
+      const { reply, result, error } = await runner.run(job, running);
+      if (reply === 'completed') this.emit('completed', { ...job, state: 'completed', result }, result);
+      else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
+      else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);
+      else this.emit('lost', job);
+    } catch (err) {
+      this.reportError(err as Error);
+    } finally {
+      this.running.release(fetched.id);
+    }
+  }
+
+  private track(promise: Promise<void>): void {
+    this.inFlight.add(promise);
+    void promise.finally(() => this.inFlight.delete(promise));
+  }
+
+  private reportError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else this.logger.warn({ err: err.message, code: (err as StreamJobsError).code }, 'worker error');
+  }
+
+  /**
+   * Stops taking jobs, waits up to `closeTimeout` for running ones, then
+   * aborts the rest (their signal's reason says the worker is closing) and
+   * hands them back so other workers start them at once. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.stopping = true;
+    this.blocking.close(); // ends a blocking read at once
+    this.slotFreed.wake();
+    await this.started.catch(() => undefined);
+    await this.fetchLoop;
+    await this.waitForRunning(this.settings.closeTimeout);
+    const unfinished = this.running.owned();
+    if (unfinished.length > 0 && this.ctx) {
+      for (const job of unfinished) {
+        this.running.markLost(job.id, new StreamJobsError('ERR_WORKER_CLOSING', 'worker is closing; job handed back'));
+      }
+      try {
+        await handBack(this.ctx, this.consumer, unfinished);
+      } catch (err) {
+        this.reportError(err as Error); // their entries go idle and are reclaimed after stallTimeout
+      }
+    }
+    await Promise.all(this.services.map((service) => service.stop()));
+    await Promise.all(this.inFlight);
+    await this.scheduler?.close();
+    this.connection.close();
+    this.emit('closed');
+  }
+
+  private async waitForRunning(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await this.slotFreed.sleep(Math.min(100, deadline - Date.now()));
+    }
+  }
+}
