@@ -31,7 +31,8 @@ export function decodeJob<Data = unknown, Result = unknown>(
     state,
     priority: tiers[tier] ?? String(tier),
     tier,
-    attempt: state === 'failed' || state === 'completed' ? Math.max(1, attemptsMade) : attemptsMade + 1,
+    // attemptsMade counts failed attempts, so a failed job's last attempt is the last counted one
+    attempt: state === 'failed' ? Math.max(1, attemptsMade) : attemptsMade + 1,
     attemptsMade,
     stalls: Number(record.stalls ?? 0),
     opts: (fromJson(record.opts) ?? { attempts: 1 }) as StoredJobOptions,
