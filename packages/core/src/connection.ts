@@ -24,6 +24,7 @@ export class RedisConnection {
   private readonly client: RedisClientType<any, any, any, any, any>;
   private lastError: Error | undefined;
   private connecting: Promise<void> | undefined;
+  private readySignal: Promise<void> | undefined;
   private closed = false;
 
   private constructor(
@@ -76,18 +77,22 @@ export class RedisConnection {
   }
 
   private waitForReady(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onReady = () => {
-        clearTimeout(timer);
+    // One listener per outage, however many calls wait on it.
+    this.readySignal ??= new Promise<void>((resolve) => {
+      this.client.once('ready', () => {
+        this.readySignal = undefined;
         resolve();
-      };
+      });
+    });
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.client.off('ready', onReady);
         const why = this.lastError ? `: ${this.lastError.message}` : '';
         reject(new ConnectionError(`Redis not reachable within ${this.connectTimeout} ms${why}`, { cause: this.lastError }));
       }, this.connectTimeout);
-      this.client.once('ready', onReady);
-      if (this.client.isReady) onReady();
+      void this.readySignal!.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 

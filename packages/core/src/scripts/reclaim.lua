@@ -16,7 +16,8 @@ stopped heartbeating; its job is re-added to its tier stream (or failed when it
 has stalled too often) and its old entry acknowledged, atomically, so the job
 runs again exactly once more and the old owner's writes are fenced off.
 Entries that cannot be parsed or whose job is missing are re-added as they
-were, and dead-lettered by the next fetch.
+were, and dead-lettered by the next fetch. Consumers with nothing pending and
+idle past the stall timeout are deleted from the group.
 ]]
 local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
 local minIdle, count, maxStalls, maxEvents = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
@@ -68,6 +69,22 @@ for tier = 0, #KEYS - 1 do
         event('job:stalled', jobId, 'stalls', stalls)
         requeued = requeued + 1
       end
+    end
+  end
+end
+-- Consumers come and go with worker processes. One with nothing pending and
+-- idle past the stall timeout is forgotten; a live one is re-created by its
+-- next XREADGROUP, so this loses nothing.
+for tier = 1, #KEYS do
+  for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[tier], group)) do
+    local name, pending, idle
+    for i = 1, #info - 1, 2 do
+      if info[i] == 'name' then name = info[i + 1]
+      elseif info[i] == 'pending' then pending = info[i + 1]
+      elseif info[i] == 'idle' then idle = info[i + 1] end
+    end
+    if pending == 0 and idle > tonumber(minIdle) and name ~= consumer then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[tier], group, name)
     end
   end
 end
