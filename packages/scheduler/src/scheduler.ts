@@ -61,7 +61,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly connection: RedisConnection;
   private readonly logger: Logger;
   private readonly loops: QueueLoop[];
+  /** Short enough that one failed round cannot cost the leader its term. */
+  private readonly retryAfterErrorMs: number;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions) {
     super();
@@ -72,6 +75,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
     const lockTtl = options.lockTtl === undefined ? 5_000 : positiveInteger('lockTtl', options.lockTtl);
     const pollIntervalMs = options.pollInterval === undefined ? 200 : positiveInteger('pollInterval', options.pollInterval);
+    this.retryAfterErrorMs = Math.min(1_000, Math.floor(lockTtl / 4));
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const keysOf = options.queues.map((queue) => new QueueKeys(prefix, queue));
     this.logger = options.logger ?? defaultLogger('streamjobs:scheduler');
@@ -99,7 +103,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private async run(loop: QueueLoop): Promise<void> {
     await Promise.resolve(); // let the constructor finish before the first round
     while (!this.closed) {
-      let idleMs = 1_000;
+      let idleMs = this.retryAfterErrorMs;
       try {
         const change = await loop.leadership.tick();
         if (change === 'elected') this.emit('leader:elected', { queue: loop.queue, term: loop.leadership.value! });
@@ -122,9 +126,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     else this.logger.warn({ err }, 'scheduler round failed; retrying');
   }
 
-  /** Stops, resigning every leadership held. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops, resigning every leadership held. Idempotent: every call resolves once all is given up. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     for (const loop of this.loops) loop.sleep.wake();
     await Promise.all(this.loops.map((loop) => loop.done));
