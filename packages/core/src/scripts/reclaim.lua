@@ -52,6 +52,11 @@ for tier = 0, #KEYS - 1 do
       local raw = type(fields) == 'table' and #fields > 0 and fields or {'unreadable', '1'}
       redis.call('XADD', lane, '*', unpack(raw))
       unreadable = unreadable + 1
+    elseif job[1] == 'waiting' and job[2] == entryId then
+      -- delivered by something other than the fetch script: give it a fresh entry
+      local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
+      redis.call('HSET', jobKey, 'entry', newEntry)
+      requeued = requeued + 1
     elseif job[1] == 'active' and job[2] == entryId then
       local stalls = redis.call('HINCRBY', jobKey, 'stalls', 1)
       redis.call('HDEL', jobKey, 'owner')
