@@ -51,3 +51,18 @@ export async function lastEventId(connection: RedisConnection, stream: string): 
   const reply = await connection.call<unknown[][]>(['XREVRANGE', stream, '+', '-', 'COUNT', 1]);
   return reply[0] ? String(reply[0][0]) : '0-0';
 }
+
+/**
+ * The newest final event of `jobId` among the last `scan` events, if any: how
+ * `waitFor` learns the outcome of a job that finished and was removed (by its
+ * retention) before it looked.
+ */
+export async function recentFinalEvent(
+  connection: RedisConnection,
+  stream: string,
+  jobId: string,
+  scan = 1_000,
+): Promise<QueueEvent | undefined> {
+  const events = parseEvents(await connection.call(['XREVRANGE', stream, '+', '-', 'COUNT', scan]));
+  return events.find((event) => event.jobId === jobId && FINAL_EVENTS.has(event.name));
+}

@@ -1,7 +1,7 @@
 import { nanoid } from 'nanoid';
 import { RedisConnection, type ConnectionOptions } from './connection.js';
 import { ClosedError, InvalidOptionsError, JobNotFoundError, WaitTimeoutError } from './errors.js';
-import { lastEventId, readEvents, type QueueEvent } from './events.js';
+import { lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
 import { JobWaiter } from './job-waiter.js';
 import { decodeJob, toRecord } from './job/codec.js';
 import {
@@ -94,7 +94,7 @@ export class Queue {
     this.wantedTiers = options.tiers === undefined ? undefined : validateTiers(options.tiers);
     this.tiers = this.wantedTiers ?? DEFAULT_TIERS;
     this.defaultPriority = options.defaultPriority;
-    this.defaultJobOptions = options.defaultJobOptions ?? {};
+    this.defaultJobOptions = validateDefaultJobOptions(options.defaultJobOptions);
     this.maxPayloadBytes =
       options.maxPayloadBytes === undefined
         ? DEFAULT_MAX_PAYLOAD_BYTES
@@ -104,7 +104,9 @@ export class Queue {
     resolveJobOptions(this.defaultJobOptions, {}, this.tiers, this.defaultTier());
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
     this.logger = options.logger ?? defaultLogger('streamjobs:queue');
-    this.connection = RedisConnection.create(options.connection, options.connectTimeout);
+    const connectTimeout =
+      options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
+    this.connection = RedisConnection.create(options.connection, connectTimeout);
     this.waiter = new JobWaiter(this.connection, this.keys.events, this.logger);
   }
 
@@ -180,22 +182,16 @@ export class Queue {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const { event, cancel } = await this.waiter.register(id, timeoutMs);
     const job = await this.getJob<Data, Result>(id);
+    if (!job || FINAL_STATES.includes(job.state)) cancel();
     if (!job) {
-      cancel();
-      throw new JobNotFoundError(id);
+      const finished = await recentFinalEvent(this.connection, this.keys.events, id);
+      if (!finished) throw new JobNotFoundError(id);
+      return removedJob<Data, Result>(id, finished);
     }
-    if (FINAL_STATES.includes(job.state)) {
-      cancel();
-      return job;
-    }
+    if (FINAL_STATES.includes(job.state)) return job;
     const final = await event;
     if (!final) throw new WaitTimeoutError(id, timeoutMs);
-    const stored = await this.getJob<Data, Result>(id);
-    if (stored) return stored;
-    return { ...job, state: final.name === 'job:completed' ? 'completed' : 'failed', error: final.fields.error } as Job<
-      Data,
-      Result
-    >;
+    return (await this.getJob<Data, Result>(id)) ?? { ...removedJob<Data, Result>(id, final), name: job.name, data: job.data };
   }
 
   /** Dead-lettered jobs (failed for good, or unreadable entries), oldest first. */
@@ -297,6 +293,39 @@ export class Queue {
   private assertOpen(): void {
     if (this.closed) throw new ClosedError(`Queue "${this.name}"`);
   }
+}
+
+/** What `waitFor` knows of a job its retention removed: the outcome from its final event. */
+function removedJob<Data, Result>(id: string, event: QueueEvent): Job<Data, Result> {
+  const state = event.name === 'job:completed' ? 'completed' : event.name === 'job:canceled' ? 'canceled' : 'failed';
+  const job: Job<Data, Result> = {
+    id,
+    name: '',
+    data: undefined as Data,
+    state,
+    priority: '',
+    tier: -1,
+    attempt: 0,
+    attemptsMade: 0,
+    stalls: 0,
+    opts: { attempts: 1 },
+    createdAt: 0,
+    checkpoint: null,
+  };
+  if (event.fields.error !== undefined) job.error = event.fields.error;
+  return job;
+}
+
+/** Options that name one job (its id, its due time) make no sense as defaults for all. */
+function validateDefaultJobOptions(defaults: unknown): JobOptions {
+  if (defaults === undefined) return {};
+  if (typeof defaults !== 'object' || defaults === null) {
+    throw new InvalidOptionsError('defaultJobOptions', 'must be an object');
+  }
+  for (const key of ['jobId', 'delay', 'runAt']) {
+    if (key in defaults) throw new InvalidOptionsError(`defaultJobOptions.${key}`, 'is per job, not a queue default');
+  }
+  return defaults as JobOptions;
 }
 
 /** Rejects misspelt options at construction instead of ignoring them. */

@@ -79,7 +79,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const keysOf = options.queues.map((queue) => new QueueKeys(prefix, queue));
     this.logger = options.logger ?? defaultLogger('streamjobs:scheduler');
-    this.connection = RedisConnection.create(options.connection, options.connectTimeout);
+    const connectTimeout =
+      options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
+    this.connection = RedisConnection.create(options.connection, connectTimeout);
     this.loops = keysOf.map((keys) => {
       const leadership = new Leadership(this.connection, keys, this.instanceId, lockTtl);
       const ctx = { connection: this.connection, keys, tiers: [], maxEvents: DEFAULT_MAX_EVENTS };

@@ -152,23 +152,27 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       throw new InvalidOptionsError('heartbeatInterval', 'must be shorter than stallTimeout');
     }
     const tiers = options.tiers === undefined ? undefined : validateTiers(options.tiers);
+    const schedulerOptions = validateSchedulerOption(options.scheduler);
+    if (options.connectTimeout !== undefined) positiveInteger('connectTimeout', options.connectTimeout);
     this.consumer = `${nanoid(12)}`;
     this.logger = options.logger ?? defaultLogger('streamjobs:worker');
     this.connection = RedisConnection.create(options.connection, options.connectTimeout);
     this.blocking = this.connection.duplicate();
-    if (options.scheduler !== false) {
+    if (schedulerOptions) {
       this.scheduler = new Scheduler({
+        ...schedulerOptions,
         connection: options.connection,
         queues: [name],
         prefix: this.keys.prefix,
         logger: this.logger,
-        ...(typeof options.scheduler === 'object' ? options.scheduler : {}),
         ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
       });
       this.scheduler.on('error', (err) => this.reportError(err));
     }
     this.running.onSlotFreed(() => this.slotFreed.wake());
     this.started = this.start(tiers);
+    // A start that cannot succeed (tiers disagree with the queue's) is reported, not left unhandled.
+    this.started.catch((err: Error) => this.reportError(err));
   }
 
   /** Resolves once the worker is connected and taking jobs; rejects if it could not start. */
@@ -309,3 +313,16 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     }
   }
 }
+
+/** `scheduler`: true/undefined (defaults), false (none), or `{ lockTtl?, pollInterval? }`. */
+function validateSchedulerOption(value: unknown): Pick<SchedulerOptions, 'lockTtl' | 'pollInterval'> | undefined {
+  if (value === false) return undefined;
+  if (value === undefined || value === true) return {};
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidOptionsError('scheduler', 'must be a boolean or { lockTtl?, pollInterval? }');
+  }
+  assertOptionKeys(value, SCHEDULER_OPTION_KEYS, 'embedded scheduler');
+  return value as Pick<SchedulerOptions, 'lockTtl' | 'pollInterval'>;
+}
+
+const SCHEDULER_OPTION_KEYS = new Set(['lockTtl', 'pollInterval']);

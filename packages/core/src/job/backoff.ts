@@ -12,7 +12,11 @@ export function backoffDelay(backoff: BackoffOptions | undefined, attemptsMade: 
   const nominal =
     backoff.type === 'fixed'
       ? backoff.delay
-      : Math.min(backoff.delay * 2 ** Math.max(0, attemptsMade - 1), backoff.maxDelay ?? Number.MAX_SAFE_INTEGER);
+      : Math.min(
+          // capped exponent: 0 * 2 ** 1100 would be NaN
+          backoff.delay * 2 ** Math.min(Math.max(0, attemptsMade - 1), 64),
+          backoff.maxDelay ?? Number.MAX_SAFE_INTEGER,
+        );
   const jitter = backoff.jitter ?? 0;
   return Math.round(nominal * (1 - jitter * random()));
 }
