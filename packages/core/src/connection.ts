@@ -37,14 +37,34 @@ export class RedisConnection {
     });
   }
 
-  static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS): RedisConnection {
-    const client = isClient(options) ? options.duplicate(OUR_SETTINGS) : createClient(withResilientDefaults(options));
+  /**
+   * `name` (CLIENT SETNAME) tells in CLIENT LIST which of our connections is
+   * which; a name in the caller's options wins.
+   */
+  static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS, name?: string): RedisConnection {
+    const client = isClient(options)
+      ? options.duplicate({ ...OUR_SETTINGS, ...named(options.options?.name ?? name) })
+      : createClient({ ...withResilientDefaults(options), ...named(options.name ?? name) });
     return new RedisConnection(client, connectTimeout);
   }
 
-  /** A second connection to the same server, e.g. for blocking reads. Owned by the caller. */
-  duplicate(): RedisConnection {
-    return new RedisConnection(this.client.duplicate(OUR_SETTINGS), this.connectTimeout);
+  /** A second connection to the same server, e.g. for blocking reads or notices. */
+  duplicate(name?: string): RedisConnection {
+    return new RedisConnection(this.client.duplicate({ ...OUR_SETTINGS, ...named(name) }), this.connectTimeout);
+  }
+
+  /**
+   * Subscribes this connection (which then serves nothing else) to `channel`.
+   * node-redis re-subscribes after a reconnection; notices published while
+   * disconnected are lost, so subscribers need a backstop.
+   */
+  async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    await this.ready();
+    try {
+      await this.client.subscribe(channel, listener);
+    } catch (err) {
+      throw asLibraryError(err);
+    }
   }
 
   get isReady(): boolean {
@@ -102,6 +122,10 @@ export class RedisConnection {
     this.closed = true;
     if (this.client.isOpen) this.client.destroy();
   }
+}
+
+function named(name: string | undefined): { name?: string } {
+  return name === undefined ? {} : { name };
 }
 
 function isClient(options: ConnectionOptions): options is RedisClientType<any, any, any, any, any> {

@@ -84,6 +84,22 @@ export class UnrecoverableError extends StreamJobsError {
   }
 }
 
+/**
+ * The job is canceled. A running handler's signal aborts with this (its
+ * `reason` and `by` say why and who, when given); a handler throws it to
+ * cancel its own job: the job ends `canceled` and is not retried.
+ */
+export class JobCanceledError extends StreamJobsError {
+  readonly reason: string;
+  readonly by: string;
+
+  constructor(reason = '', by = '') {
+    super('ERR_JOB_CANCELED', `Job canceled${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : ''}`);
+    this.reason = reason;
+    this.by = by;
+  }
+}
+
 /** The handler ran past the job's `timeout`; its signal was aborted with this. */
 export class JobTimeoutError extends StreamJobsError {
   constructor(timeoutMs: number) {

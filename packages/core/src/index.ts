@@ -22,5 +22,6 @@ export * from './scripts/promote.js';
 export * from './scripts/leader.js';
 export * from './scripts/counts.js';
 export * from './scripts/retry-dead.js';
+export * from './scripts/cancel.js';
 export * from './scripts/init.js';
 export * from './util/wakeable-sleep.js';

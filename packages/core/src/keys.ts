@@ -61,6 +61,16 @@ export class QueueKeys {
     return `${this.base}events`;
   }
 
+  /** Pub/sub channel of cancel notices for running jobs (hash-tagged for sharded pub/sub). */
+  get cancelChannel(): string {
+    return `${this.base}cancel`;
+  }
+
+  /** Sorted set of retained canceled jobs, by cancel time. */
+  get canceled(): string {
+    return `${this.base}canceled`;
+  }
+
   /** Scheduler leader lock: `<instance>:<token>`, with a TTL. */
   get leader(): string {
     return `${this.base}leader`;

@@ -10,6 +10,7 @@ import {
   positiveInteger,
   resolveJobOptions,
   resolveTier,
+  validateJobId,
   validateJobName,
   validateTiers,
 } from './job/options.js';
@@ -18,6 +19,7 @@ import { FINAL_STATES, type Job, type JobOptions } from './job/types.js';
 import { QueueKeys } from './keys.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { addJobs, type EncodedJob } from './scripts/add.js';
+import { cancelJobs, type CancelOptions } from './scripts/cancel.js';
 import type { QueueContext } from './scripts/context.js';
 import { countJobs, type JobCounts } from './scripts/counts.js';
 import { initQueue } from './scripts/init.js';
@@ -192,6 +194,30 @@ export class Queue {
     const final = await event;
     if (!final) throw new WaitTimeoutError(id, timeoutMs);
     return (await this.getJob<Data, Result>(id)) ?? { ...removedJob<Data, Result>(id, final), name: job.name, data: job.data };
+  }
+
+  /**
+   * Cancels a job in any state, from any process: a waiting or delayed job
+   * never starts; a running one's signal aborts wherever it runs, and its late
+   * outcome is discarded. Resolves true when the job was canceled by this
+   * call, false when it was already final (or does not exist). With an array
+   * of ids, resolves with one such answer per id, in order.
+   */
+  async cancel(id: string, options?: CancelOptions): Promise<boolean>;
+  async cancel(ids: readonly string[], options?: CancelOptions): Promise<boolean[]>;
+  async cancel(idOrIds: string | readonly string[], options: CancelOptions = {}): Promise<boolean | boolean[]> {
+    this.assertOpen();
+    const ids = typeof idOrIds === 'string' ? [idOrIds] : idOrIds;
+    if (!Array.isArray(ids)) throw new InvalidOptionsError('ids', 'must be a job id or an array of job ids');
+    ids.forEach((id) => validateJobId(id));
+    for (const key of ['reason', 'by'] as const) {
+      if (options[key] !== undefined && typeof options[key] !== 'string') {
+        throw new InvalidOptionsError(key, 'must be a string');
+      }
+    }
+    await this.init();
+    const canceled = await cancelJobs(this.context(), ids, options);
+    return typeof idOrIds === 'string' ? canceled[0]! : canceled;
   }
 
   /** Dead-lettered jobs (failed for good, or unreadable entries), oldest first. */

@@ -251,7 +251,7 @@ describe('heartbeat', () => {
     await add(ctx, job('a'));
     const fetched = await fetchOne(ctx, 'c1');
     await waitUntil(async () => (await pending(ctx, NORMAL))[0]![2] >= 300, { timeoutMs: 10_000, message: 'idle >= 300 ms' });
-    expect(await heartbeat(ctx, 'c1', [held(fetched)])).toEqual([]);
+    expect(await heartbeat(ctx, 'c1', [held(fetched)])).toEqual({ lost: [], canceled: [] });
     const [entry] = await pending(ctx, NORMAL);
     expect(entry![0]).toBe(fetched.entryId);
     expect(entry![1]).toBe('c1');
@@ -266,19 +266,19 @@ describe('heartbeat', () => {
     expect((await reclaimStalled(ctx, 'c2', { minIdleMs: 0, count: 100, maxStalls: 3 })).requeued).toBe(1);
 
     // Requeued, not yet fetched: the heartbeat claims nothing.
-    expect(await heartbeat(ctx, 'c1', [held(first)])).toEqual(['a']);
+    expect(await heartbeat(ctx, 'c1', [held(first)])).toEqual({ lost: ['a'], canceled: [] });
     expect(await totalPending(ctx)).toBe(0);
     expect((await hash(ctx, 'a')).state).toBe('waiting');
 
     const second = await fetchOne(ctx, 'c2');
     const before = await snapshot(ctx);
-    expect(await heartbeat(ctx, 'c1', [held(first)])).toEqual(['a']);
+    expect(await heartbeat(ctx, 'c1', [held(first)])).toEqual({ lost: ['a'], canceled: [] });
     // Even naming the new entry, the old owner cannot claim it.
-    expect(await heartbeat(ctx, 'c1', [held(second)])).toEqual(['a']);
+    expect(await heartbeat(ctx, 'c1', [held(second)])).toEqual({ lost: ['a'], canceled: [] });
     expect(await snapshot(ctx)).toEqual(before);
     const entries = await pending(ctx, NORMAL);
     expect(entries.map(([id, consumer]) => [id, consumer])).toEqual([[second.entryId, 'c2']]);
-    expect(await heartbeat(ctx, 'c2', [held(second)])).toEqual([]);
+    expect(await heartbeat(ctx, 'c2', [held(second)])).toEqual({ lost: [], canceled: [] });
   });
 
   it('reports only the lost jobs among several', async () => {
@@ -287,7 +287,7 @@ describe('heartbeat', () => {
     const jobs = (await fetchJobs(ctx, 'c1', 3)).jobs;
     expect(jobs.map((j) => j.id)).toEqual(['a', 'b', 'c']);
     expect(await handBack(ctx, 'c1', [held(jobs[1]!)])).toBe(1);
-    expect(await heartbeat(ctx, 'c1', jobs.map(held))).toEqual(['b']);
+    expect(await heartbeat(ctx, 'c1', jobs.map(held))).toEqual({ lost: ['b'], canceled: [] });
   });
 });
 
@@ -306,7 +306,7 @@ describe('reclaim', () => {
       message: 'both entries idle >= 400 ms',
     });
     // c1 is alive for b only.
-    expect(await heartbeat(ctx, 'c1', [held(b!)])).toEqual([]);
+    expect(await heartbeat(ctx, 'c1', [held(b!)])).toEqual({ lost: [], canceled: [] });
     expect(await reclaimStalled(ctx, 'c2', { minIdleMs: 400, count: 100, maxStalls: 3 })).toEqual({
       requeued: 1,
       failed: 0,
@@ -362,7 +362,7 @@ describe('handback', () => {
     const before = await snapshot(ctx);
     expect(await finishJob(ctx, 'c1', held(first), { outcome: 'completed', resultJson: '' })).toBe('lost');
     expect(await handBack(ctx, 'c1', [held(first)])).toBe(0);
-    expect(await heartbeat(ctx, 'c1', [held(first)])).toEqual(['a']);
+    expect(await heartbeat(ctx, 'c1', [held(first)])).toEqual({ lost: ['a'], canceled: [] });
     expect(await snapshot(ctx)).toEqual(before);
 
     const second = await fetchOne(ctx, 'c2');

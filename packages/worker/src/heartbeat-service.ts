@@ -1,4 +1,4 @@
-import { heartbeat, type QueueContext } from '@streamjobs/core';
+import { JobCanceledError, heartbeat, type QueueContext } from '@streamjobs/core';
 import { PeriodicService } from './periodic-service.js';
 import type { RunningJobs } from './running-jobs.js';
 
@@ -7,6 +7,8 @@ import type { RunningJobs } from './running-jobs.js';
  * workers' reclaim (XAUTOCLAIM after `stallTimeout` idle) never takes a job
  * from a live worker, and learns which jobs it has lost (reclaimed while it
  * was stalled): those are fenced off at once and their signals aborted.
+ * It also learns which were canceled, so a running job's signal aborts within
+ * one interval of its cancellation even when the notice was missed.
  *
  * It guarantees freshness only while the event loop runs: a handler that
  * blocks the loop longer than `stallTimeout` loses its job, by design.
@@ -22,10 +24,12 @@ export class HeartbeatService extends PeriodicService {
     super(intervalMs, onError);
   }
 
-  async runOnce(): Promise<{ refreshed: number; lost: number }> {
+  async runOnce(): Promise<{ refreshed: number; lost: number; canceled: number }> {
     const held = this.running.owned();
-    const lost = await heartbeat(this.ctx, this.consumer, held);
+    const { lost, canceled } = await heartbeat(this.ctx, this.consumer, held);
     for (const id of lost) this.running.markLost(id);
-    return { refreshed: held.length - lost.length, lost: lost.length };
+    // the backstop for cancel notices missed on the subscriber connection
+    for (const notice of canceled) this.running.markCanceled(notice.id, new JobCanceledError(notice.reason, notice.by));
+    return { refreshed: held.length - lost.length - canceled.length, lost: lost.length, canceled: canceled.length };
   }
 }

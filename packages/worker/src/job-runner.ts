@@ -1,5 +1,6 @@
 import {
   ConnectionError,
+  JobCanceledError,
   JobTimeoutError,
   UnrecoverableError,
   backoffDelay,
@@ -44,29 +45,50 @@ export class JobRunner {
   ) {}
 
   async run(job: Job, running: RunningJob): Promise<RunResult> {
-    let outcome: AttemptOutcome;
-    let result: unknown;
-    let error: Error | undefined;
-    try {
-      result = await this.runHandler(job, running);
-      const resultJson = result === undefined ? '' : toJson('job result', result, this.options.maxResultBytes);
-      outcome = { outcome: 'completed', resultJson, retention: job.opts.removeOnComplete };
-    } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err));
-      outcome = this.failure(job, error);
+    const { settled, attempt } = this.runHandler(job, running);
+    const outcome = await this.outcomeOf(job, settled);
+    const { result, error } = outcome;
+    if (running.canceled) {
+      // the job is canceled already: whatever the handler ends with is discarded, and said so
+      void this.outcomeOf(job, attempt).then(({ outcome: late }) => this.recordDiscarded(running, late));
+      return { reply: 'canceled', outcome: outcome.outcome, error: running.canceled };
     }
-    if (running.lost) return { reply: 'lost', outcome, result, ...(error ? { error } : {}) };
-    const reply = await this.finish(running, outcome);
-    return { reply, outcome, result, ...(error ? { error } : {}) };
+    if (running.lost) return { reply: 'lost', ...outcome };
+    const reply = await this.finish(running, outcome.outcome);
+    return { reply, ...outcome };
   }
 
-  private runHandler(job: Job, running: RunningJob): Promise<unknown> {
+  private async outcomeOf(job: Job, attempt: Promise<unknown>): Promise<{ outcome: AttemptOutcome; result?: unknown; error?: Error }> {
+    try {
+      const result = await attempt;
+      const resultJson = result === undefined ? '' : toJson('job result', result, this.options.maxResultBytes);
+      return { outcome: { outcome: 'completed', resultJson, retention: job.opts.removeOnComplete }, result };
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (error instanceof JobCanceledError) return { outcome: { outcome: 'canceled', reason: error.reason }, error };
+      return { outcome: this.failure(job, error), error };
+    }
+  }
+
+  private async recordDiscarded(running: RunningJob, late: AttemptOutcome): Promise<void> {
+    try {
+      await finishJob(this.ctx, this.options.consumer, running, late);
+    } catch (err) {
+      this.logger.debug({ err, jobId: running.id }, 'could not report the discarded outcome of a canceled job');
+    }
+  }
+
+  private runHandler(job: Job, running: RunningJob): { settled: Promise<unknown>; attempt: Promise<unknown> } {
     const signal = running.controller.signal;
-    const attempt = Promise.resolve().then(() => this.handler(toActiveJob(job), { signal }));
+    const attempt = Promise.resolve().then(() => {
+      if (signal.aborted) throw signal.reason; // canceled after delivery, before start: never started
+      return this.handler(toActiveJob(job), { signal });
+    });
     const timeout = job.opts.timeout;
     // Settles when the handler does, or when the signal aborts (timeout, lost
-    // job, hand-back): a handler that ignores its signal cannot hold the slot.
-    return new Promise((resolve, reject) => {
+    // job, cancel, hand-back): a handler that ignores its signal cannot hold
+    // the slot.
+    const settled = new Promise((resolve, reject) => {
       const timer = timeout ? setTimeout(() => running.controller.abort(new JobTimeoutError(timeout)), timeout) : undefined;
       const onAbort = () => reject(signal.reason);
       if (signal.aborted) onAbort();
@@ -76,6 +98,7 @@ export class JobRunner {
         signal.removeEventListener('abort', onAbort);
       });
     });
+    return { settled, attempt };
   }
 
   private failure(job: Job, error: Error): AttemptOutcome {

@@ -1,9 +1,11 @@
-import { LeaseLostError, type HeldJob } from '@streamjobs/core';
+import { JobCanceledError, LeaseLostError, type HeldJob } from '@streamjobs/core';
 
 export interface RunningJob extends HeldJob {
   controller: AbortController;
   /** Set once the worker learns it no longer owns the job. */
   lost: boolean;
+  /** Set once the worker learns the job was canceled while it ran it. */
+  canceled?: JobCanceledError;
 }
 
 /**
@@ -38,9 +40,17 @@ export class RunningJobs {
     if (this.jobs.delete(id)) this.onRelease?.();
   }
 
-  /** Jobs still believed owned: what heartbeats refresh and hand-back returns. */
+  /** Jobs still believed owned and running: what heartbeats refresh and hand-back returns. */
   owned(): RunningJob[] {
-    return [...this.jobs.values()].filter((job) => !job.lost);
+    return [...this.jobs.values()].filter((job) => !job.lost && !job.canceled);
+  }
+
+  /** The job was canceled: its signal aborts with `error`; its late outcome is reported as discarded. */
+  markCanceled(id: string, error: JobCanceledError): void {
+    const job = this.jobs.get(id);
+    if (!job || job.lost || job.canceled) return;
+    job.canceled = error;
+    job.controller.abort(error);
   }
 
   /** Fences a job off: its signal aborts and its outcome will be discarded. */

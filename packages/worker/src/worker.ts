@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_PREFIX,
   InvalidOptionsError,
+  JobCanceledError,
   QueueKeys,
   RedisConnection,
   StreamJobsError,
@@ -24,6 +25,7 @@ import {
   type ReclaimResult,
 } from '@streamjobs/core';
 import { Scheduler, type SchedulerOptions } from '@streamjobs/scheduler';
+import { CancelListener } from './cancel-listener.js';
 import { Fetcher } from './fetcher.js';
 import { HeartbeatService } from './heartbeat-service.js';
 import { JobRunner } from './job-runner.js';
@@ -71,6 +73,8 @@ export interface WorkerEvents {
   retrying: [Job, Error];
   /** The job failed for good (after its last attempt, or unrecoverable). */
   failed: [Job, Error];
+  /** The job was canceled while this worker ran it (or its handler canceled it). */
+  canceled: [Job, JobCanceledError];
   /** This worker lost the job (reclaimed elsewhere, or handed back): its outcome was discarded. */
   lost: [Job];
   /** This worker requeued jobs of dead or stalled workers. */
@@ -114,6 +118,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private readonly logger: Logger;
   private readonly connection: RedisConnection;
   private readonly blocking: RedisConnection;
+  private readonly cancelListener: CancelListener;
   private readonly running = new RunningJobs();
   private readonly slotFreed = new WakeableSleep();
   private readonly settings: Required<
@@ -154,10 +159,17 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     const tiers = options.tiers === undefined ? undefined : validateTiers(options.tiers);
     const schedulerOptions = validateSchedulerOption(options.scheduler);
     if (options.connectTimeout !== undefined) positiveInteger('connectTimeout', options.connectTimeout);
-    this.consumer = `${nanoid(12)}`;
+    this.consumer = nanoid(12);
     this.logger = options.logger ?? defaultLogger('streamjobs:worker');
-    this.connection = RedisConnection.create(options.connection, options.connectTimeout);
-    this.blocking = this.connection.duplicate();
+    const connectionName = `streamjobs:worker:${name}:${this.consumer}`;
+    this.connection = RedisConnection.create(options.connection, options.connectTimeout, connectionName);
+    this.blocking = this.connection.duplicate(`${connectionName}:blocking`);
+    this.cancelListener = new CancelListener(
+      this.connection.duplicate(`${connectionName}:cancel`),
+      this.keys.cancelChannel,
+      this.running,
+      this.logger,
+    );
     if (schedulerOptions) {
       this.scheduler = new Scheduler({
         ...schedulerOptions,
@@ -190,6 +202,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       if (this.stopping) return;
       try {
         const inForce = await initQueue(this.connection, this.keys, tiers);
+        await this.cancelListener.start();
         this.ctx = { connection: this.connection, keys: this.keys, tiers: inForce, maxEvents: this.settings.maxEvents };
         break;
       } catch (err) {
@@ -247,12 +260,14 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
     const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
     const running = this.running.add({ id: fetched.id, tier: fetched.tier, entryId: fetched.entryId });
+    this.cancelListener.catchUp(fetched.id);
     try {
       this.emit('active', job);
       const { reply, result, error } = await runner.run(job, running);
       if (reply === 'completed') this.emit('completed', { ...job, state: 'completed', result }, result);
       else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);
+      else if (reply === 'canceled') this.emit('canceled', { ...job, state: 'canceled' }, asCanceled(error));
       else this.emit('lost', job);
     } catch (err) {
       this.reportError(err as Error);
@@ -300,6 +315,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       }
     }
     await Promise.all(this.services.map((service) => service.stop()));
+    this.cancelListener.stop();
     await Promise.all(this.inFlight);
     await this.scheduler?.close();
     this.connection.close();
@@ -312,6 +328,10 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       await this.slotFreed.sleep(Math.min(100, deadline - Date.now()));
     }
   }
+}
+
+function asCanceled(error: Error | undefined): JobCanceledError {
+  return error instanceof JobCanceledError ? error : new JobCanceledError(error?.message ?? '');
 }
 
 /** `scheduler`: true/undefined (defaults), false (none), or `{ lockTtl?, pollInterval? }`. */

@@ -45,6 +45,8 @@ export function decodeJob<Data = unknown, Result = unknown>(
     finishedAt: optionalNumber(record.finishedAt),
     progress: fromJson(record.progress),
     result: fromJson(record.result) as Result | undefined,
+    cancelReason: record.cancelReason,
+    canceledBy: record.canceledBy || undefined,
     error: record.error,
     stack: record.stack || undefined,
   };

@@ -72,6 +72,9 @@ export interface Job<Data = unknown, Result = unknown> {
   finishedAt?: number;
   progress?: unknown;
   result?: Result;
+  /** Why and by whom the job was canceled, when it was and they were given. */
+  cancelReason?: string;
+  canceledBy?: string;
   /** Last error message, and its stack. */
   error?: string;
   stack?: string;

@@ -9,16 +9,21 @@ ARGV[2]  consumer group
 ARGV[3]  consumer name (the worker)
 ARGV[4]  stream entry id the worker was given
 ARGV[5]  job id
-ARGV[6]  outcome: "completed" or "failed"
-ARGV[7]  completed: result JSON ("" for none); failed: error message
+ARGV[6]  outcome: "completed", "failed", or "canceled" (the handler canceled
+         its own job)
+ARGV[7]  completed: result JSON ("" for none); failed: error message;
+         canceled: reason
 ARGV[8]  failed: error stack
 ARGV[9]  failed: retry due time in epoch ms, 0 to retry at once, -1 final
 ARGV[10] retention: how many finished jobs of this outcome to keep (-1 all, 0 none)
 ARGV[11] retention: max age in ms of finished jobs of this outcome (-1 any)
 ARGV[12] events stream max length (approximate)
 
-Reply:   "completed", "retrying", "failed", or "lost" when the worker no longer
-         owns the job (reclaimed, handed back, canceled): nothing changes then.
+Reply:   "completed", "retrying", "failed", "canceled", or "lost" when the
+         worker no longer owns the job (reclaimed, handed back): nothing changes
+         then. When the job was canceled while this worker ran it, the outcome
+         is discarded, a `job:discarded` event says so, and the reply is
+         "canceled".
 Guarantee: ownership check, XACK, XDEL and the next state in one step, so an
 attempt's outcome is recorded at most once, a fenced-off worker's late outcome
 is never stored, and an acknowledged job is always in a stream, the delayed
@@ -28,13 +33,21 @@ local base, group, consumer, entryId, jobId, outcome = ARGV[1], ARGV[2], ARGV[3]
 local retryAt, keepCount, keepAge, maxEvents = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
 local jobKey, lane = KEYS[1], KEYS[2]
 local job = redis.call('HMGET', jobKey, 'state', 'owner', 'entry')
-if job[1] ~= 'active' or job[2] ~= consumer or job[3] ~= entryId then return 'lost' end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if job[2] ~= consumer or job[3] ~= entryId then return 'lost' end
 
 local function event(name, ...)
   redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxEvents, '*', 'e', name, 'j', jobId, ...)
 end
+
+if job[1] == 'canceled' then
+  -- canceled while running: the late outcome is discarded, and said so
+  redis.call('HDEL', jobKey, 'owner', 'entry')
+  event('job:discarded', 'outcome', outcome, 'error', outcome == 'failed' and ARGV[7] or '')
+  return 'canceled'
+end
+if job[1] ~= 'active' then return 'lost' end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 redis.call('XACK', lane, group, entryId)
 redis.call('XDEL', lane, entryId)
@@ -45,6 +58,11 @@ if outcome == 'completed' then
   redis.call('HSET', jobKey, 'state', 'completed', 'finishedAt', now, 'result', ARGV[7])
   event('job:completed')
   retained = base .. 'completed'
+elseif outcome == 'canceled' then
+  redis.call('HSET', jobKey, 'state', 'canceled', 'finishedAt', now, 'cancelReason', ARGV[7])
+  redis.call('ZADD', base .. 'canceled', now, jobId)
+  event('job:canceled', 'reason', ARGV[7], 'from', 'handler')
+  return 'canceled'
 else
   local attemptsMade = redis.call('HINCRBY', jobKey, 'attemptsMade', 1)
   redis.call('HSET', jobKey, 'error', ARGV[7], 'stack', ARGV[8])

@@ -15,6 +15,8 @@ export interface HeldJob {
 
 export type AttemptOutcome =
   | { outcome: 'completed'; resultJson: string; retention?: RetentionOptions }
+  /** The handler canceled its own job. */
+  | { outcome: 'canceled'; reason: string }
   | {
       outcome: 'failed';
       error: string;
@@ -24,7 +26,7 @@ export type AttemptOutcome =
       retention?: RetentionOptions;
     };
 
-export type FinishReply = 'completed' | 'retrying' | 'failed' | 'lost';
+export type FinishReply = 'completed' | 'retrying' | 'failed' | 'canceled' | 'lost';
 
 /** Records an attempt's outcome if `consumer` still owns the job. */
 export async function finishJob(
@@ -33,8 +35,9 @@ export async function finishJob(
   job: HeldJob,
   outcome: AttemptOutcome,
 ): Promise<FinishReply> {
-  const [keepCount, keepAge] = retentionArgs(outcome.retention);
+  const [keepCount, keepAge] = retentionArgs('retention' in outcome ? outcome.retention : undefined);
   const failed = outcome.outcome === 'failed';
+  const value = failed ? outcome.error : outcome.outcome === 'canceled' ? outcome.reason : outcome.resultJson;
   return script.run<FinishReply>(ctx.connection, [ctx.keys.job(job.id), ctx.keys.lane(job.tier)], [
     ctx.keys.base,
     CONSUMER_GROUP,
@@ -42,7 +45,7 @@ export async function finishJob(
     job.entryId,
     job.id,
     outcome.outcome,
-    failed ? outcome.error : outcome.resultJson,
+    value,
     failed ? outcome.stack : '',
     failed ? (outcome.retryAt ?? -1) : -1,
     keepCount,

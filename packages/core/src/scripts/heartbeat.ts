@@ -1,5 +1,6 @@
 import { CONSUMER_GROUP } from '../keys.js';
 import type { QueueContext } from './context.js';
+import type { CancelNotice } from './cancel.js';
 import type { HeldJob } from './finish.js';
 import { LuaScript } from './script.js';
 
@@ -9,14 +10,24 @@ export function heldArgs(jobs: readonly HeldJob[]): (string | number)[] {
   return jobs.flatMap((job) => [job.tier, job.entryId, job.id]);
 }
 
-/** Refreshes the entries of `jobs`; returns the ids `consumer` no longer owns. */
-export async function heartbeat(ctx: QueueContext, consumer: string, jobs: readonly HeldJob[]): Promise<string[]> {
-  if (jobs.length === 0) return [];
-  const lost = await heartbeatScript.run<string[]>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), [
-    ctx.keys.base,
-    CONSUMER_GROUP,
-    consumer,
-    ...heldArgs(jobs),
-  ]);
-  return lost.map(String);
+export interface HeartbeatReply {
+  /** Jobs `consumer` no longer owns (reclaimed elsewhere). */
+  lost: string[];
+  /** Jobs canceled while `consumer` ran them. */
+  canceled: CancelNotice[];
+}
+
+/** Refreshes the entries of `jobs`; tells which were lost or canceled meanwhile. */
+export async function heartbeat(ctx: QueueContext, consumer: string, jobs: readonly HeldJob[]): Promise<HeartbeatReply> {
+  if (jobs.length === 0) return { lost: [], canceled: [] };
+  const [lost, canceled] = await heartbeatScript.run<[string[], string[]]>(
+    ctx.connection,
+    ctx.keys.lanes(ctx.tiers.length),
+    [ctx.keys.base, CONSUMER_GROUP, consumer, ...heldArgs(jobs)],
+  );
+  const notices: CancelNotice[] = [];
+  for (let i = 0; i + 2 < canceled.length; i += 3) {
+    notices.push({ id: String(canceled[i]), reason: String(canceled[i + 1]), by: String(canceled[i + 2]) });
+  }
+  return { lost: lost.map(String), canceled: notices };
 }
