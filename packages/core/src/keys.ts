@@ -71,6 +71,31 @@ export class QueueKeys {
     return `${this.base}canceled`;
   }
 
+  /** Hash of one repeat schedule: spec, template, next/last run, counters. */
+  schedule(id: string): string {
+    return `${this.base}schedule:${id}`;
+  }
+
+  /** Sorted set of active schedules by the nominal time of their next occurrence. */
+  get schedulesDue(): string {
+    return `${this.base}schedules:due`;
+  }
+
+  /** Set of every schedule id of the queue (paused and ended ones too). */
+  get scheduleIds(): string {
+    return `${this.base}schedules:ids`;
+  }
+
+  /** Set of schedules with occurrences held back by `overlap: 'buffer'`. */
+  get bufferedSchedules(): string {
+    return `${this.base}schedules:buffered`;
+  }
+
+  /** When a scheduler leader last ran a round (server ms): tells live occurrences from missed ones. */
+  get leaderSeen(): string {
+    return `${this.base}leader:seen`;
+  }
+
   /** Scheduler leader lock: `<instance>:<token>`, with a TTL. */
   get leader(): string {
     return `${this.base}leader`;

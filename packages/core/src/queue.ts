@@ -24,6 +24,13 @@ import type { QueueContext } from './scripts/context.js';
 import { countJobs, type JobCounts } from './scripts/counts.js';
 import { initQueue } from './scripts/init.js';
 import { retryDead } from './scripts/retry-dead.js';
+import { upsertSchedule } from './scripts/upsert-schedule.js';
+import { removeSchedule } from './scripts/unschedule.js';
+import { pauseSchedule } from './scripts/pause-schedule.js';
+import { normalizeSpec, type ScheduleSpec } from './schedule/spec.js';
+import { nextOccurrence } from './schedule/occurrences.js';
+import { firstOccurrence } from './schedule/plan.js';
+import { decodeSchedule, type ScheduleInfo, type ScheduleTemplate, type StoredTemplate } from './schedule/record.js';
 
 export const DEFAULT_PREFIX = 'sj';
 export const DEFAULT_MAX_EVENTS = 10_000;
@@ -220,6 +227,90 @@ export class Queue {
     return typeof idOrIds === 'string' ? canceled[0]! : canceled;
   }
 
+  /**
+   * Defines a repeat schedule, or changes it (upsert by id). Every occurrence
+   * becomes one job, id `<schedule id>@<nominal ms>`, whose handler sees
+   * `job.scheduledFor`. Defining the same schedule again (every process of a
+   * deploy may do so at start-up) changes nothing; a changed spec or template
+   * takes effect from now. Throws `InvalidOptionsError` on a bad spec, cron
+   * expression, time zone or template, before anything is written.
+   */
+  async schedule<Data>(id: string, spec: ScheduleSpec, template: ScheduleTemplate<Data>): Promise<ScheduleInfo> {
+    this.assertOpen();
+    validateScheduleId(id);
+    const normalized = normalizeSpec(spec);
+    this.encodeTemplate(template); // all checks before the first write, even init's
+    await this.init();
+    const templateJson = JSON.stringify(this.encodeTemplate(template)); // with the tiers in force
+    const now = await this.serverTime();
+    await upsertSchedule(this.context(), id, {
+      specJson: JSON.stringify(normalized),
+      templateJson,
+      first: firstOccurrence(normalized, now),
+      now,
+    });
+    return (await this.getSchedule(id))!;
+  }
+
+  /**
+   * Removes a schedule: no further occurrence runs, and occurrences held back
+   * by `overlap: 'buffer'` are canceled. With `cancelRunning`, its recent
+   * occurrences that are waiting or running are canceled too. Resolves false
+   * when there was no such schedule.
+   */
+  async unschedule(id: string, options: { cancelRunning?: boolean; reason?: string } = {}): Promise<boolean> {
+    this.assertOpen();
+    validateScheduleId(id);
+    await this.init();
+    const removed = await removeSchedule(this.context(), id);
+    if (!removed) return false;
+    const toCancel = options.cancelRunning ? [...removed.heldBack, ...removed.recent] : removed.heldBack;
+    const reason = options.reason ?? `schedule ${id} removed`;
+    for (let i = 0; i < toCancel.length; i += 500) {
+      await cancelJobs(this.context(), toCancel.slice(i, i + 500), { reason, by: 'unschedule' });
+    }
+    return true;
+  }
+
+  /** Pauses a schedule: nothing runs until `resumeSchedule`. Resolves false if unknown or already paused. */
+  async pauseSchedule(id: string): Promise<boolean> {
+    this.assertOpen();
+    validateScheduleId(id);
+    await this.init();
+    return (await pauseSchedule(this.context(), id, { pause: true })) === 'changed';
+  }
+
+  /** Resumes a paused schedule from now: occurrences due while paused do not run. */
+  async resumeSchedule(id: string): Promise<boolean> {
+    this.assertOpen();
+    validateScheduleId(id);
+    for (;;) {
+      const info = await this.getSchedule(id);
+      if (!info || !info.paused) return false;
+      const now = await this.serverTime();
+      const next = nextOccurrence(info.spec, info.anchor, now);
+      const reply = await pauseSchedule(this.context(), id, { pause: false, next, version: info.version });
+      if (reply !== 'conflict') return reply === 'changed';
+    }
+  }
+
+  /** One schedule, or null. */
+  async getSchedule(id: string): Promise<ScheduleInfo | null> {
+    this.assertOpen();
+    await this.init();
+    const flat = await this.connection.call<unknown[]>(['HGETALL', this.keys.schedule(id)]);
+    return flat.length === 0 ? null : decodeSchedule(id, toRecord(flat));
+  }
+
+  /** Every schedule of the queue, with its spec, next and last run, and counters. */
+  async schedules(): Promise<ScheduleInfo[]> {
+    this.assertOpen();
+    await this.init();
+    const ids = (await this.connection.call<unknown[]>(['SMEMBERS', this.keys.scheduleIds])).map(String).sort();
+    const found = await Promise.all(ids.map((id) => this.getSchedule(id)));
+    return found.filter((info): info is ScheduleInfo => info !== null);
+  }
+
   /** Dead-lettered jobs (failed for good, or unreadable entries), oldest first. */
   async deadLetters(options: { offset?: number; count?: number } = {}): Promise<Job[]> {
     this.assertOpen();
@@ -316,9 +407,41 @@ export class Queue {
     });
   }
 
+  private encodeTemplate(template: unknown): StoredTemplate {
+    if (typeof template !== 'object' || template === null) {
+      throw new InvalidOptionsError('template', 'must be { name, data?, opts? }');
+    }
+    const { name, data, opts, ...rest } = template as ScheduleTemplate;
+    const unknownKey = Object.keys(rest)[0];
+    if (unknownKey !== undefined) throw new InvalidOptionsError(`template.${unknownKey}`, 'is not a template field');
+    for (const key of ['jobId', 'delay', 'runAt']) {
+      if (opts && key in opts) throw new InvalidOptionsError(`template.opts.${key}`, 'is per job; schedules make their own');
+    }
+    const resolved = resolveJobOptions(opts, this.defaultJobOptions, this.tiers, this.defaultTier());
+    return {
+      name: validateJobName(name),
+      data: toJson('schedule template data', data ?? null, this.maxPayloadBytes),
+      opts: JSON.stringify(resolved.stored),
+      tier: resolved.tier,
+    };
+  }
+
+  /** Redis server time (ms): schedules use one clock, whatever the callers' clocks say. */
+  private async serverTime(): Promise<number> {
+    const [seconds, micros] = await this.connection.call<string[]>(['TIME']);
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new ClosedError(`Queue "${this.name}"`);
   }
+}
+
+function validateScheduleId(id: unknown): void {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
+    throw new InvalidOptionsError('id', 'schedule id must be a string of 1 to 256 characters');
+  }
+  if (id.includes('@')) throw new InvalidOptionsError('id', 'schedule id must not contain "@" (it separates the nominal time in job ids)');
 }
 
 /** What `waitFor` knows of a job its retention removed: the outcome from its final event. */

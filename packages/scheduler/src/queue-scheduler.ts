@@ -4,17 +4,21 @@ import {
   type Logger,
 } from '@streamjobs/core';
 import type { Leadership } from './leadership.js';
+import { ScheduleRunner, type ScheduleRoundResult } from './schedule-runner.js';
 
 export interface RunOnceResult {
   /** Jobs moved from the delayed set into their streams. */
   promoted: number;
+  /** What the round did with repeat schedules (undefined while not leading). */
+  schedules?: ScheduleRoundResult;
   /** Milliseconds until there is something to do again. */
   idleMs: number;
 }
 
 /**
  * The scheduler work of one queue, done only while this instance leads it:
- * promote due delayed jobs and retries into their tier streams.
+ * promote due delayed jobs and retries into their tier streams, then
+ * materialise due schedule occurrences (see ScheduleRunner).
  *
  * Guarantees: a due job is promoted once (the promote script removes it from
  * the delayed set and adds it to its stream atomically, and only for the
@@ -23,30 +27,47 @@ export interface RunOnceResult {
  * leads: due jobs then wait until one does.
  */
 export class QueueScheduler {
+  private readonly schedules: ScheduleRunner;
+
   constructor(
     private readonly ctx: QueueContext,
     private readonly leadership: Leadership,
     private readonly options: { pollIntervalMs: number; batchSize: number },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // A leader round longer ago than this means no leader watched in between.
+    const gapToleranceMs = Math.max(1_500, 5 * options.pollIntervalMs);
+    this.schedules = new ScheduleRunner(ctx, { gapToleranceMs, batchSize: 100 }, logger);
+  }
 
   async runOnce(): Promise<RunOnceResult> {
     const now = Date.now();
     if (!this.leadership.isLeader) return { promoted: 0, idleMs: this.leadership.msUntilNextClaim(now) };
+    const leaderValue = this.leadership.value!;
     let promoted = 0;
+    let firstRound: { now: number; previousRound: number } | undefined;
     for (;;) {
-      const result = await promoteDue(this.ctx, this.leadership.value!, this.options.batchSize);
-      if (result.promoted < 0) {
-        this.logger.warn({ queue: this.ctx.keys.queue }, 'leader term ended; promotion fenced off');
-        this.leadership.markLost();
-        return { promoted, idleMs: 0 };
-      }
+      const result = await promoteDue(this.ctx, leaderValue, this.options.batchSize);
+      if (result.promoted < 0) return this.fenced(promoted);
+      firstRound ??= { now: result.now, previousRound: result.previousRound };
       promoted += result.promoted;
       if (result.promoted < this.options.batchSize) {
-        const untilDue = result.nextDueAt === undefined ? Infinity : result.nextDueAt - result.now;
+        const schedules = await this.schedules.runOnce(leaderValue, result.now, firstRound.previousRound);
+        if (schedules.fenced) return this.fenced(promoted);
+        const untilDue = Math.min(
+          result.nextDueAt === undefined ? Infinity : result.nextDueAt - result.now,
+          schedules.nextDueAt === undefined ? Infinity : schedules.nextDueAt - result.now,
+          schedules.again ? 0 : Infinity,
+        );
         const idleMs = Math.min(this.options.pollIntervalMs, untilDue, this.leadership.msUntilNextClaim());
-        return { promoted, idleMs: Math.max(0, idleMs) };
+        return { promoted, schedules, idleMs: Math.max(0, idleMs) };
       }
     }
+  }
+
+  private fenced(promoted: number): RunOnceResult {
+    this.logger.warn({ queue: this.ctx.keys.queue }, 'leader term ended; its writes are fenced off');
+    this.leadership.markLost();
+    return { promoted, idleMs: 0 };
   }
 }

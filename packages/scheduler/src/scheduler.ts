@@ -36,6 +36,8 @@ export interface SchedulerEvents {
   'leader:elected': [{ queue: string; term: string }];
   'leader:lost': [{ queue: string }];
   'jobs:promoted': [{ queue: string; count: number }];
+  /** Occurrences of repeat schedules were materialised, passed over or skipped. */
+  'schedules:materialised': [{ queue: string; created: number; missed: number; skipped: number; released: number }];
   error: [Error];
 }
 
@@ -114,6 +116,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         const result = await loop.scheduler.runOnce();
         if (wasLeader && !loop.leadership.isLeader) this.emit('leader:lost', { queue: loop.queue });
         if (result.promoted > 0) this.emit('jobs:promoted', { queue: loop.queue, count: result.promoted });
+        const s = result.schedules;
+        if (s && s.created + s.missed + s.skipped + s.released > 0) {
+          this.emit('schedules:materialised', { queue: loop.queue, created: s.created, missed: s.missed, skipped: s.skipped, released: s.released });
+        }
         idleMs = result.idleMs;
       } catch (err) {
         if (this.closed) break;

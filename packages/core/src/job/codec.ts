@@ -42,6 +42,8 @@ export function decodeJob<Data = unknown, Result = unknown>(
   const optional = {
     dueAt: optionalNumber(record.dueAt),
     startedAt: optionalNumber(record.startedAt),
+    scheduleId: record.scheduleId,
+    scheduledFor: optionalNumber(record.scheduledFor),
     finishedAt: optionalNumber(record.finishedAt),
     progress: fromJson(record.progress),
     result: fromJson(record.result) as Result | undefined,
@@ -58,7 +60,14 @@ export function decodeJob<Data = unknown, Result = unknown>(
 
 /** The view of a job a handler gets. */
 export function toActiveJob<Data>(job: Job<Data>): ActiveJob<Data> {
+  const startedAt = job.startedAt ?? Date.now();
+  const schedule =
+    job.scheduledFor === undefined
+      ? {}
+      : { scheduleId: job.scheduleId!, scheduledFor: job.scheduledFor, lateMs: Math.max(0, startedAt - job.scheduledFor) };
   return {
+    ...schedule,
+    startedAt,
     id: job.id,
     name: job.name,
     data: job.data,

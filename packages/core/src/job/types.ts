@@ -80,6 +80,9 @@ export interface Job<Data = unknown, Result = unknown> {
   stack?: string;
   /** Last saved checkpoint state (see `ctx.checkpoint`), or null. */
   checkpoint: unknown;
+  /** For a run of a repeat schedule: the schedule, and the occurrence's nominal time. */
+  scheduleId?: string;
+  scheduledFor?: number;
 }
 
 /** A job as handed to a handler. */
@@ -94,4 +97,10 @@ export interface ActiveJob<Data = unknown> {
   checkpoint: unknown;
   opts: StoredJobOptions;
   createdAt: number;
+  /** When this attempt started (Redis server time, ms). */
+  startedAt: number;
+  /** For a run of a repeat schedule: the schedule, the nominal time, and how late it started (ms). */
+  scheduleId?: string;
+  scheduledFor?: number;
+  lateMs?: number;
 }

@@ -4,12 +4,14 @@ scheduler leader only.
 
 KEYS[1]  delayed sorted set of the queue
 KEYS[2]  leader lock of the queue
+KEYS[3]  when a leader last ran a round (server ms)
 ARGV[1]  base: the queue's key prefix, "prefix:{queue}:"
 ARGV[2]  the leader's lock value "<instance>:<fencing token>"
 ARGV[3]  max jobs to promote in this call
 
-Reply:   {promoted, nextDueAt or -1, now}, or {-1, -1, now} when the caller is
-         not the current leader (a stale leader is fenced off: nothing changes).
+Reply:   {promoted, nextDueAt or -1, now, previous round's time or 0}, or
+         {-1, -1, now, 0} when the caller is not the current leader (a stale
+         leader is fenced off: nothing changes).
 Guarantee: a delayed job is removed from the delayed set and added to its
 stream in one step, so it is promoted exactly once however many schedulers
 run; a job canceled or otherwise no longer delayed is dropped from the set
@@ -19,7 +21,10 @@ tier stream, where the fetch script dead-letters it with the reason.
 local base, token, limit = ARGV[1], ARGV[2], ARGV[3]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-if redis.call('GET', KEYS[2]) ~= token then return {-1, -1, now} end
+if redis.call('GET', KEYS[2]) ~= token then return {-1, -1, now, 0} end
+-- every round records itself: schedules tell live occurrences from missed ones by it
+local seen = tonumber(redis.call('GET', KEYS[3]) or '0')
+redis.call('SET', KEYS[3], now)
 
 local promoted = 0
 for _, jobId in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)) do
@@ -36,4 +41,4 @@ for _, jobId in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT'
   end
 end
 local next = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {promoted, next[2] and tonumber(next[2]) or -1, now}
+return {promoted, next[2] and tonumber(next[2]) or -1, now, seen}

@@ -10,16 +10,18 @@ export interface PromoteResult {
   nextDueAt?: number;
   /** Server time of the call (ms). */
   now: number;
+  /** Server time of the previous round by any leader (ms), 0 if none ever ran. */
+  previousRound: number;
 }
 
 /** Promotes up to `limit` due jobs, if `leaderValue` still holds the lock. */
 export async function promoteDue(ctx: QueueContext, leaderValue: string, limit: number): Promise<PromoteResult> {
-  const [promoted, nextDueAt, now] = await script.run<number[]>(
+  const [promoted, nextDueAt, now, previousRound] = await script.run<number[]>(
     ctx.connection,
-    [ctx.keys.delayed, ctx.keys.leader],
+    [ctx.keys.delayed, ctx.keys.leader, ctx.keys.leaderSeen],
     [ctx.keys.base, leaderValue, limit],
   );
-  const result: PromoteResult = { promoted: Number(promoted), now: Number(now) };
+  const result: PromoteResult = { promoted: Number(promoted), now: Number(now), previousRound: Number(previousRound) };
   if (Number(nextDueAt) >= 0) result.nextDueAt = Number(nextDueAt);
   return result;
 }
