@@ -34,3 +34,4 @@ export * from './schedule/spec.js';
 export * from './schedule/occurrences.js';
 export * from './schedule/plan.js';
 export * from './schedule/record.js';
+export * from './scripts/save-state.js';

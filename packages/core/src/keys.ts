@@ -36,6 +36,11 @@ export class QueueKeys {
     return `${this.base}job:${id}`;
   }
 
+  /** A job's checkpoint hash: `state` (the last checkpoint) and `step:<name>` results. */
+  checkpoint(id: string): string {
+    return `${this.base}checkpoint:${id}`;
+  }
+
   /** Hash of queue-wide settings every process must agree on (the tiers). */
   get meta(): string {
     return `${this.base}meta`;

@@ -14,7 +14,7 @@ import {
   validateJobName,
   validateTiers,
 } from './job/options.js';
-import { toJson } from './job/serialize.js';
+import { fromJson, toJson } from './job/serialize.js';
 import { FINAL_STATES, type Job, type JobOptions } from './job/types.js';
 import { QueueKeys } from './keys.js';
 import { defaultLogger, type Logger } from './logger.js';
@@ -168,9 +168,14 @@ export class Queue {
   async getJob<Data = unknown, Result = unknown>(id: string): Promise<Job<Data, Result> | null> {
     this.assertOpen();
     await this.init();
-    const flat = await this.connection.call<unknown[]>(['HGETALL', this.keys.job(id)]);
+    const [flat, checkpoint] = await Promise.all([
+      this.connection.call<unknown[]>(['HGETALL', this.keys.job(id)]),
+      this.connection.call<string | null>(['HGET', this.keys.checkpoint(id), 'state']),
+    ]);
     if (flat.length === 0) return null;
-    return decodeJob<Data, Result>(id, toRecord(flat), this.tiers);
+    const job = decodeJob<Data, Result>(id, toRecord(flat), this.tiers);
+    job.checkpoint = fromJson(checkpoint ?? undefined) ?? null;
+    return job;
   }
 
   /** Jobs per state (and waiting jobs per tier), in one consistent snapshot. */

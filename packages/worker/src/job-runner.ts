@@ -10,11 +10,13 @@ import {
   type AttemptOutcome,
   type FinishReply,
   type Job,
+  type JobRecord,
   type Logger,
   type QueueContext,
 } from '@streamjobs/core';
-import type { RunningJob } from './running-jobs.js';
-import type { Handler } from './types.js';
+import { createJobContext } from './job-context.js';
+import type { RunningJob, RunningJobs } from './running-jobs.js';
+import type { Handler, JobContext } from './types.js';
 
 export interface RunResult {
   reply: FinishReply;
@@ -26,6 +28,7 @@ export interface RunResult {
 export interface JobRunnerOptions {
   consumer: string;
   maxResultBytes: number;
+  maxCheckpointBytes: number;
   /** How long to keep retrying an outcome write while Redis is unreachable (ms). */
   finishRetryWindow: number;
 }
@@ -39,13 +42,22 @@ export interface JobRunnerOptions {
 export class JobRunner {
   constructor(
     private readonly ctx: QueueContext,
+    private readonly jobs: RunningJobs,
     private readonly handler: Handler,
     private readonly options: JobRunnerOptions,
     private readonly logger: Logger,
   ) {}
 
-  async run(job: Job, running: RunningJob): Promise<RunResult> {
-    const { settled, attempt } = this.runHandler(job, running);
+  async run(job: Job, running: RunningJob, saved: JobRecord): Promise<RunResult> {
+    const jobContext = createJobContext({
+      ctx: this.ctx,
+      consumer: this.options.consumer,
+      running,
+      jobs: this.jobs,
+      saved,
+      maxCheckpointBytes: this.options.maxCheckpointBytes,
+    });
+    const { settled, attempt } = this.runHandler(job, running, jobContext);
     const outcome = await this.outcomeOf(job, settled);
     const { result, error } = outcome;
     if (running.canceled) {
@@ -78,11 +90,15 @@ export class JobRunner {
     }
   }
 
-  private runHandler(job: Job, running: RunningJob): { settled: Promise<unknown>; attempt: Promise<unknown> } {
+  private runHandler(
+    job: Job,
+    running: RunningJob,
+    jobContext: JobContext,
+  ): { settled: Promise<unknown>; attempt: Promise<unknown> } {
     const signal = running.controller.signal;
     const attempt = Promise.resolve().then(() => {
       if (signal.aborted) throw signal.reason; // canceled after delivery, before start: never started
-      return this.handler(toActiveJob(job), { signal });
+      return this.handler(toActiveJob(job), jobContext);
     });
     const timeout = job.opts.timeout;
     // Settles when the handler does, or when the signal aborts (timeout, lost

@@ -13,6 +13,7 @@ import {
   assertOptionKeys,
   decodeJob,
   defaultLogger,
+  fromJson,
   handBack,
   initQueue,
   positiveInteger,
@@ -57,6 +58,8 @@ export interface WorkerOptions {
   scheduler?: boolean | Pick<SchedulerOptions, 'lockTtl' | 'pollInterval'>;
   /** Largest accepted handler result, as JSON bytes. Default 1 MiB. */
   maxResultBytes?: number;
+  /** Largest accepted checkpoint, step result or progress value, as JSON bytes. Default 1 MiB. */
+  maxCheckpointBytes?: number;
   /** Approximate cap of the events stream. Default 10,000. */
   maxEvents?: number;
   /** How long an idle worker blocks per read before checking again (ms). Default 5,000. */
@@ -94,6 +97,7 @@ const OPTION_KEYS = new Set([
   'tiers',
   'scheduler',
   'maxResultBytes',
+  'maxCheckpointBytes',
   'maxEvents',
   'blockTimeout',
   'connectTimeout',
@@ -122,7 +126,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private readonly running = new RunningJobs();
   private readonly slotFreed = new WakeableSleep();
   private readonly settings: Required<
-    Pick<WorkerOptions, 'concurrency' | 'stallTimeout' | 'heartbeatInterval' | 'maxStalls' | 'closeTimeout' | 'maxResultBytes' | 'maxEvents' | 'blockTimeout'>
+    Pick<WorkerOptions, 'concurrency' | 'stallTimeout' | 'heartbeatInterval' | 'maxStalls' | 'closeTimeout' | 'maxResultBytes' | 'maxCheckpointBytes' | 'maxEvents' | 'blockTimeout'>
   >;
   private readonly handler: Handler<Data, Result>;
   private readonly scheduler: Scheduler | undefined;
@@ -150,6 +154,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       maxStalls: positiveInteger('maxStalls', options.maxStalls ?? 3),
       closeTimeout: positiveInteger('closeTimeout', options.closeTimeout ?? 10_000),
       maxResultBytes: positiveInteger('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
+      maxCheckpointBytes: positiveInteger('maxCheckpointBytes', options.maxCheckpointBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
       maxEvents: positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS),
       blockTimeout: positiveInteger('blockTimeout', options.blockTimeout ?? 5_000),
     };
@@ -233,8 +238,14 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     const fetcher = new Fetcher(ctx, this.blocking, this.consumer, this.settings.blockTimeout);
     const runner = new JobRunner(
       ctx,
+      this.running,
       this.handler as Handler,
-      { consumer: this.consumer, maxResultBytes: this.settings.maxResultBytes, finishRetryWindow: this.settings.stallTimeout },
+      {
+        consumer: this.consumer,
+        maxResultBytes: this.settings.maxResultBytes,
+        maxCheckpointBytes: this.settings.maxCheckpointBytes,
+        finishRetryWindow: this.settings.stallTimeout,
+      },
       this.logger,
     );
     let errorWait = 100;
@@ -259,11 +270,12 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
 
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
     const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
+    job.checkpoint = fromJson(fetched.saved.state) ?? null;
     const running = this.running.add({ id: fetched.id, tier: fetched.tier, entryId: fetched.entryId });
     this.cancelListener.catchUp(fetched.id);
     try {
       this.emit('active', job);
-      const { reply, result, error } = await runner.run(job, running);
+      const { reply, result, error } = await runner.run(job, running, fetched.saved);
       if (reply === 'completed') this.emit('completed', { ...job, state: 'completed', result }, result);
       else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);

@@ -37,7 +37,7 @@ export function decodeJob<Data = unknown, Result = unknown>(
     stalls: Number(record.stalls ?? 0),
     opts: (fromJson(record.opts) ?? { attempts: 1 }) as StoredJobOptions,
     createdAt: Number(record.createdAt ?? 0),
-    checkpoint: fromJson(record.checkpoint) ?? null,
+    checkpoint: null, // lives in the job's checkpoint hash; readers fill it in
   };
   const optional = {
     dueAt: optionalNumber(record.dueAt),

@@ -8,8 +8,8 @@ ARGV[3]  consumer name (the worker)
 ARGV[4]  COUNT: free slots of the worker
 ARGV[5]  events stream max length (approximate)
 
-Reply:   {1, {entryId, tier, jobId, field, value, ...}, ...} with the started jobs'
-         hashes, or {0, lastDeliveredId per tier} when nothing was waiting, for
+Reply:   {1, {entryId, tier, jobId, {checkpoint hash}, field, value, ...}, ...}
+         with the started jobs' hashes and saved checkpoints and steps, or {0, lastDeliveredId per tier} when nothing was waiting, for
          the worker to block on new entries after those ids.
 Guarantee: atomic. A lower tier is read only when every higher tier has no
 undelivered entry, and at most COUNT entries are claimed, all of them started,
@@ -64,6 +64,7 @@ for tier = 0, #KEYS - 1 do
         local jobKey = base .. 'job:' .. jobId
         redis.call('HSET', jobKey, 'state', 'active', 'owner', consumer, 'startedAt', now)
         local job = redis.call('HGETALL', jobKey)
+        table.insert(job, 1, redis.call('HGETALL', base .. 'checkpoint:' .. jobId))
         table.insert(job, 1, jobId)
         table.insert(job, 1, tier)
         table.insert(job, 1, entryId)

@@ -11,6 +11,8 @@ export interface FetchedJob {
   tier: number;
   id: string;
   record: JobRecord;
+  /** The job's checkpoint hash: `state` and `step:<name>` fields, as saved by earlier attempts. */
+  saved: JobRecord;
 }
 
 export type FetchReply =
@@ -30,7 +32,13 @@ export async function fetchJobs(ctx: QueueContext, consumer: string, count: numb
   if (Number(found) === 0) return { jobs: [], lastIds: payload.map(String) };
   return {
     jobs: (payload as unknown[][]).map((job) => {
-      return { entryId: String(job[0]), tier: Number(job[1]), id: String(job[2]), record: toRecord(job, 3) };
+      return {
+        entryId: String(job[0]),
+        tier: Number(job[1]),
+        id: String(job[2]),
+        saved: toRecord(job[3] as unknown[]),
+        record: toRecord(job, 4),
+      };
     }),
   };
 }

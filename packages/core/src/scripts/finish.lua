@@ -82,9 +82,9 @@ else
   retained = base .. 'dead'
 end
 
--- retention of finished jobs: within count and age, the oldest removed first
+-- retention of finished jobs (with their checkpoints): within count and age, the oldest removed first
 if keepCount == 0 then
-  redis.call('DEL', jobKey)
+  redis.call('DEL', jobKey, base .. 'checkpoint:' .. jobId)
   return outcome
 end
 redis.call('ZADD', retained, now, jobId)
@@ -101,7 +101,7 @@ if keepCount > 0 then
   end
 end
 for _, id in ipairs(expired) do
-  redis.call('DEL', base .. 'job:' .. id)
+  redis.call('DEL', base .. 'job:' .. id, base .. 'checkpoint:' .. id)
   redis.call('ZREM', retained, id)
 end
 return outcome
