@@ -23,6 +23,8 @@ try {
   await delayedAndRetried();
   await crashAndReclaim();
   await gracefulHandBack();
+  await cancelAnything();
+  await scheduleWithCatchUp();
   const counts = await queue.counts();
   say();
   say(bold('Final counts: ') + JSON.stringify({ ...counts, waitingByTier: undefined }));
@@ -102,6 +104,53 @@ async function crashAndReclaim(): Promise<void> {
   const done = await Promise.all(jobs.map((job) => queue.waitFor(job.id, { timeoutMs: 20_000 })));
   await rescuer.close();
   say(`   ${done.map((job) => `${job.name}: ${job.state} (stalls: ${job.stalls})`).join(', ')} — ${elapsed(killedAt)} after the kill`);
+}
+
+/** A waiting job and a running one are canceled; the running handler's signal aborts. */
+async function cancelAnything(): Promise<void> {
+  say();
+  say(bold('5. Cancel') + ' — one job running (it honours its signal), one waiting behind it; both canceled:');
+  const aborted: string[] = [];
+  const worker = new Worker(
+    'demo',
+    (job, { signal }) =>
+      new Promise((_, reject) => {
+        signal.addEventListener('abort', () => {
+          aborted.push(`${job.name} (${(signal.reason as Error).message})`);
+          reject(signal.reason);
+        });
+      }),
+    { connection, prefix, concurrency: 1 },
+  );
+  const running = await queue.add('report', {}, { attempts: 3 });
+  const waiting = await queue.add('export', {});
+  await new Promise<void>((resolve) => worker.once('active', () => resolve()));
+  const canceledAt = Date.now();
+  const answers = await queue.cancel([running.id, waiting.id], { reason: 'no longer needed', by: 'demo' });
+  const [doneRunning, doneWaiting] = await Promise.all([queue.waitFor(running.id), queue.waitFor(waiting.id)]);
+  while (aborted.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  say(`   cancel() answered ${JSON.stringify(answers)}; signal aborted ${Date.now() - canceledAt} ms later: ${aborted.join(', ')}`);
+  say(`   report: ${doneRunning.state}, attempts made ${doneRunning.attemptsMade} (not retried); export: ${doneWaiting.state}, never started`);
+  await worker.close();
+}
+
+/** A schedule defined while nothing runs misses occurrences; the first scheduler catches them up. */
+async function scheduleWithCatchUp(): Promise<void> {
+  say();
+  say(bold('6. Schedules and catch-up') + ' — every 500 ms, catchUp "all"; no scheduler runs for the first 2.2 s:');
+  const info = await queue.schedule('tick', { every: 500, catchUp: 'all' }, { name: 'tick', data: {} });
+  const runs: string[] = [];
+  await new Promise((resolve) => setTimeout(resolve, 2_200));
+  const worker = new Worker(
+    'demo',
+    async (job) => void runs.push(`+${job.scheduledFor! - info.anchor} ms (late ${job.lateMs} ms)`),
+    { connection, prefix, concurrency: 1 },
+  );
+  while (runs.length < 7) await new Promise((resolve) => setTimeout(resolve, 20));
+  await queue.unschedule('tick');
+  await worker.close();
+  say(`   caught up, oldest first: ${runs.slice(0, 4).join(', ')}`);
+  say(`   then on time:            ${runs.slice(4).join(', ')}`);
 }
 
 /** close() lets short jobs finish and hands long ones back to another worker at once. */
