@@ -111,11 +111,13 @@ async function cancelAnything(): Promise<void> {
   say();
   say(bold('5. Cancel') + ' — one job running (it honours its signal), one waiting behind it; both canceled:');
   const aborted: string[] = [];
+  let abortedAt = 0;
   const worker = new Worker(
     'demo',
     (job, { signal }) =>
       new Promise((_, reject) => {
         signal.addEventListener('abort', () => {
+          abortedAt = Date.now();
           aborted.push(`${job.name} (${(signal.reason as Error).message})`);
           reject(signal.reason);
         });
@@ -129,7 +131,7 @@ async function cancelAnything(): Promise<void> {
   const answers = await queue.cancel([running.id, waiting.id], { reason: 'no longer needed', by: 'demo' });
   const [doneRunning, doneWaiting] = await Promise.all([queue.waitFor(running.id), queue.waitFor(waiting.id)]);
   while (aborted.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-  say(`   cancel() answered ${JSON.stringify(answers)}; signal aborted ${Date.now() - canceledAt} ms later: ${aborted.join(', ')}`);
+  say(`   cancel() answered ${JSON.stringify(answers)}; signal aborted ${abortedAt - canceledAt} ms later: ${aborted.join(', ')}`);
   say(`   report: ${doneRunning.state}, attempts made ${doneRunning.attemptsMade} (not retried); export: ${doneWaiting.state}, never started`);
   await worker.close();
 }
