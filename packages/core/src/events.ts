@@ -10,7 +10,9 @@ export type QueueEventName =
   | 'job:handed-back'
   | 'job:dead-lettered'
   | 'job:retried'
-  | 'job:canceled';
+  | 'job:canceled'
+  | 'job:discarded'
+  | 'job:progress';
 
 /** One entry of the events stream. */
 export interface QueueEvent {

@@ -3,7 +3,10 @@ export interface WorkerFixtureConfig {
   url: string;
   prefix: string;
   queue: string;
-  /** Records go to `<recordKey>:starts` (hash), `:done` (hash), `:order` (list of `id|pid|ms`). */
+  /**
+   * Records go to `<recordKey>:starts` (hash), `:done` (hash), `:order` (list of `id|pid|ms`),
+   * and, for jobs flagged `waitForAbort`/`ignoreSignal`, `:aborts` (hash: id -> `ms|reason class|reason|by`, `ms` epoch time with µs digits).
+   */
   recordKey: string;
   concurrency?: number;
   stallTimeout?: number;
@@ -21,5 +24,12 @@ export interface FixtureJobData {
   crash?: boolean;
   /** Throw on attempts 1..failTimes. */
   failTimes?: number;
+  /**
+   * Wait until the signal aborts (at most `sleepMs` when given, then finish
+   * normally); record the abort in `<recordKey>:aborts` and throw its reason.
+   */
+  waitForAbort?: boolean;
+  /** Run the full `sleepMs` whatever the signal does, then finish normally; an abort is recorded, not obeyed. */
+  ignoreSignal?: boolean;
   [key: string]: unknown;
 }
