@@ -55,7 +55,13 @@ export class ScheduleRunner {
       const schedule = decodeSchedule(id, toRecord(flat));
       if (schedule.nextRunAt === undefined) continue;
       const plan = planRound(
-        { spec: schedule.spec, anchor: schedule.anchor, next: schedule.nextRunAt, runs: schedule.runs },
+        {
+          spec: schedule.spec,
+          anchor: schedule.anchor,
+          next: schedule.nextRunAt,
+          runs: schedule.runs,
+          ...(schedule.backlogUntil === undefined ? {} : { backlogUntil: schedule.backlogUntil }),
+        },
         now,
         afterGap,
       );

@@ -9,9 +9,11 @@ import type { NormalizedSpec } from './spec.js';
  * `startAt`, or else the instant the schedule was defined; an occurrence is
  * only ever strictly after the instant it is looked for from, so a schedule
  * defined at t first runs at t + every. Cron occurrences are those of the
- * expression in its time zone: on a DST spring-forward day a local time that
- * does not exist runs once, at the shifted time (02:30 becomes 03:30 in
- * Europe/Berlin); on a fall-back day a repeated local time runs once.
+ * expression in its time zone: on a DST spring-forward day a fixed local time
+ * that does not exist runs once, at the shifted time (02:30 becomes 03:30 in
+ * Europe/Berlin); on a fall-back day a fixed local time in the repeated hour
+ * runs once. Hourly and finer schedules follow real time: 23 hourly runs on
+ * the spring-forward day, 25 on the fall-back day, no gap and no duplicate.
  */
 
 /** The first occurrence strictly after `after`, or undefined when the spec has none left. */
@@ -42,13 +44,28 @@ export function occurrencesFrom(
   max: number,
 ): { times: number[]; more: boolean } {
   const times: number[] = [];
-  let at: number | undefined = first;
-  while (at !== undefined && at <= until) {
+  const next = stepper(spec, first);
+  for (let at: number | undefined = first; at !== undefined && at <= until; at = next()) {
     if (times.length === max) return { times, more: true };
     times.push(at);
-    at = nextOccurrence(spec, anchor, at);
   }
   return { times, more: false };
+}
+
+/** Successive occurrences after `from` (an occurrence), parsing a cron expression once. */
+function stepper(spec: NormalizedSpec, from: number): () => number | undefined {
+  if (spec.every !== undefined) {
+    let at = from;
+    return () => {
+      at = at + spec.every!;
+      return spec.endAt !== undefined && at > spec.endAt ? undefined : at;
+    };
+  }
+  const expression = CronExpressionParser.parse(spec.cron!, { tz: spec.tz ?? 'UTC', currentDate: new Date(from) });
+  return () => {
+    const at = expression.next().getTime();
+    return spec.endAt !== undefined && at > spec.endAt ? undefined : at;
+  };
 }
 
 /** How many occurrences lie in `[first, until]`, counting at most `cap`. Arithmetic for `every`. */

@@ -44,6 +44,8 @@ export interface ScheduleInfo {
   paused: boolean;
   /** Reached `limit` or `endAt`: no further runs. */
   ended: boolean;
+  /** End of the backlog of missed occurrences the leader last worked off (ms). */
+  backlogUntil?: number;
   version: string;
   /** When the current definition took effect: the origin of `every` without `startAt`. */
   anchor: number;
@@ -74,5 +76,6 @@ export function decodeSchedule(id: string, record: JobRecord): ScheduleInfo {
   };
   if (record.next !== undefined && record.ended !== '1') info.nextRunAt = Number(record.next);
   if (record.last !== undefined) info.lastRunAt = Number(record.last);
+  if (record.backlogUntil !== undefined) info.backlogUntil = Number(record.backlogUntil);
   return info;
 }

@@ -12,7 +12,8 @@ ARGV[4]  schedule version the plan was made from
 ARGV[5]  next occurrence after this round (ms), -1 when the schedule ends
 ARGV[6]  occurrences passed over (missed) in this round
 ARGV[7]  events stream max length (approximate)
-ARGV[8..] nominal times (ms) of the occurrences to run, oldest first
+ARGV[8]  end of the backlog being worked off (ms), kept for the next rounds
+ARGV[9..] nominal times (ms) of the occurrences to run, oldest first
 
 Reply:   {created, skipped, buffered}, or {-1} when the caller is not the
          leader, or {-2} when the schedule changed or was removed since it was
@@ -50,7 +51,7 @@ end
 
 local created, skipped, buffered, last = 0, 0, 0, nil
 local previous = schedule[4]
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local nominal = ARGV[i]
   local jobId = id .. '@' .. nominal
   local jobKey = base .. 'job:' .. jobId
@@ -89,6 +90,7 @@ if missed > 0 then
   event('schedule:missed', 'count', missed)
 end
 if last then redis.call('HSET', KEYS[1], 'last', last) end
+redis.call('HSET', KEYS[1], 'backlogUntil', ARGV[8])
 if nextAt >= 0 then
   redis.call('HSET', KEYS[1], 'next', nextAt)
   if schedule[5] ~= '1' then redis.call('ZADD', KEYS[2], nextAt, id) end

@@ -11,7 +11,14 @@ export type MaterialiseReply =
 export async function materialise(
   ctx: QueueContext,
   leaderValue: string,
-  plan: { scheduleId: string; version: string; run: readonly number[]; missed: number; next: number | undefined },
+  plan: {
+    scheduleId: string;
+    version: string;
+    run: readonly number[];
+    missed: number;
+    next: number | undefined;
+    backlogUntil?: number;
+  },
 ): Promise<MaterialiseReply> {
   const reply = (
     await script.run<number[]>(ctx.connection, [ctx.keys.schedule(plan.scheduleId), ctx.keys.schedulesDue, ctx.keys.leader], [
@@ -22,6 +29,7 @@ export async function materialise(
       plan.next ?? -1,
       plan.missed,
       ctx.maxEvents,
+      plan.backlogUntil ?? 0,
       ...plan.run,
     ])
   ).map(Number);
