@@ -32,11 +32,14 @@ export class QueueScheduler {
   constructor(
     private readonly ctx: QueueContext,
     private readonly leadership: Leadership,
-    private readonly options: { pollIntervalMs: number; batchSize: number },
+    private readonly options: { pollIntervalMs: number; batchSize: number; lockTtlMs: number },
     private readonly logger: Logger,
   ) {
     // A leader round longer ago than this means no leader watched in between.
-    const gapToleranceMs = Math.max(1_500, 5 * options.pollIntervalMs);
+    // Above a few poll intervals (a live leader's rounds may lag), and below
+    // the shortest gap a dead leader leaves: its lock had at least 2/3 of
+    // lockTtl left, as it renews every third.
+    const gapToleranceMs = Math.min(Math.max(1_500, 5 * options.pollIntervalMs), options.lockTtlMs / 2);
     this.schedules = new ScheduleRunner(ctx, { gapToleranceMs, batchSize: 100 }, logger);
   }
 

@@ -90,7 +90,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const loop: QueueLoop = {
         queue: keys.queue,
         leadership,
-        scheduler: new QueueScheduler(ctx, leadership, { pollIntervalMs, batchSize: 1_000 }, this.logger),
+        scheduler: new QueueScheduler(ctx, leadership, { pollIntervalMs, batchSize: 1_000, lockTtlMs: lockTtl }, this.logger),
         sleep: new WakeableSleep(),
         done: Promise.resolve(),
       };

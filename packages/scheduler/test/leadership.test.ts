@@ -225,7 +225,7 @@ describe('scheduler leadership', () => {
     const ctx = { connection: redis, keys, tiers: [], maxEvents: 10_000 };
 
     const fixture = trackFixture(
-      spawnFixture('scheduler-events-process', { url: redisUrl(), prefix, queues: [queueName], lockTtl: 1_500, pollInterval: 100 }),
+      spawnFixture('scheduler-process', { url: redisUrl(), prefix, queues: [queueName], lockTtl: 1_500, pollInterval: 100 }),
     );
     const staleTerm = (await fixture.waitForLine(new RegExp(`^elected ${queueName} `), 30_000)).split(' ')[2]!;
 
