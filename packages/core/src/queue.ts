@@ -64,6 +64,8 @@ export interface BulkJob<Data = unknown> {
   opts?: JobOptions;
 }
 
+const CANCEL_OPTION_KEYS = new Set(['reason', 'by']);
+
 const QUEUE_OPTION_KEYS = new Set([
   'connection',
   'prefix',
@@ -222,6 +224,7 @@ export class Queue {
     const ids = typeof idOrIds === 'string' ? [idOrIds] : idOrIds;
     if (!Array.isArray(ids)) throw new InvalidOptionsError('ids', 'must be a job id or an array of job ids');
     ids.forEach((id) => validateJobId(id));
+    assertOptionKeys(options, CANCEL_OPTION_KEYS, 'cancel');
     for (const key of ['reason', 'by'] as const) {
       if (options[key] !== undefined && typeof options[key] !== 'string') {
         throw new InvalidOptionsError(key, 'must be a string');
@@ -484,7 +487,9 @@ function validateDefaultJobOptions(defaults: unknown): JobOptions {
 
 /** Rejects misspelt options at construction instead of ignoring them. */
 export function assertOptionKeys(options: unknown, allowed: ReadonlySet<string>, what: string): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', `${what} options must be an object`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionsError('options', `${what} options must be an object`);
+  }
   for (const key of Object.keys(options)) {
     if (!allowed.has(key)) throw new InvalidOptionsError(key, `is not a ${what} option`);
   }

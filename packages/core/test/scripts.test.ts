@@ -327,7 +327,7 @@ describe('reclaim', () => {
     });
   });
 
-  it('fails a job for good once it stalled more than maxStalls times', async () => {
+  it('marks a job that stalled more than maxStalls times to fail at its next fetch, without running', async () => {
     const ctx = await setUp();
     await add(ctx, job('a'));
     await fetchOne(ctx, 'c1');
@@ -338,9 +338,15 @@ describe('reclaim', () => {
       failed: 1,
       unreadable: 0,
     });
-    const stored = await hash(ctx, 'a');
-    expect(stored).toMatchObject({ state: 'failed', stalls: '2' });
-    expect(stored.error).toMatch(/stalled 2 times/);
+    const marked = await hash(ctx, 'a');
+    expect(marked).toMatchObject({ state: 'waiting', stalls: '2' });
+    expect(marked.stallError).toMatch(/stalled 2 times/);
+    // the worker that fetches it next sees the mark and records the failure through finish
+    const fetched = await fetchOne(ctx, 'c3');
+    expect(fetched.record.stallError).toBe(marked.stallError);
+    const reply = await finishJob(ctx, 'c3', fetched, { outcome: 'failed', error: marked.stallError!, stack: '' });
+    expect(reply).toBe('failed');
+    expect(await hash(ctx, 'a')).toMatchObject({ state: 'failed', stalls: '2', error: marked.stallError });
     expect(await ctx.connection.call(['ZSCORE', ctx.keys.dead, 'a'])).not.toBeNull();
     expect(await totalPending(ctx)).toBe(0);
     expect(await streamIds(ctx, ctx.keys.lane(NORMAL))).toEqual([]);

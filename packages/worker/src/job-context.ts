@@ -57,8 +57,8 @@ export function createJobContext(deps: JobContextDeps): JobContext {
       if (typeof name !== 'string' || name.length === 0 || name.length > 512) {
         throw new InvalidOptionsError('step name', 'must be a string of 1 to 512 characters');
       }
-      if (steps.has(name)) return fromJson(steps.get(name)) as Awaited<ReturnType<typeof fn>>;
       assertOwned(running);
+      if (steps.has(name)) return fromJson(steps.get(name)) as Awaited<ReturnType<typeof fn>>;
       const result = await fn();
       const json = result === undefined ? '' : toJson(`result of step "${name}"`, result, deps.maxCheckpointBytes);
       await save({ what: 'step', name, json });

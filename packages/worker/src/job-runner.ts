@@ -2,6 +2,7 @@ import {
   ConnectionError,
   JobCanceledError,
   JobTimeoutError,
+  StreamJobsError,
   UnrecoverableError,
   backoffDelay,
   finishJob,
@@ -48,7 +49,16 @@ export class JobRunner {
     private readonly logger: Logger,
   ) {}
 
-  async run(job: Job, running: RunningJob, saved: JobRecord): Promise<RunResult> {
+  /**
+   * `stallError` set: the job stalled more often than allowed (the reclaim
+   * script marked it); it fails now, for good, without running.
+   */
+  async run(job: Job, running: RunningJob, saved: JobRecord, stallError?: string): Promise<RunResult> {
+    if (stallError !== undefined) {
+      const error = new StreamJobsError('ERR_STALLED', stallError);
+      const outcome: AttemptOutcome = { outcome: 'failed', error: stallError, stack: '', retention: job.opts.removeOnFail };
+      return { reply: await this.finish(running, outcome), outcome, error };
+    }
     const jobContext = createJobContext({
       ctx: this.ctx,
       consumer: this.options.consumer,
@@ -77,7 +87,9 @@ export class JobRunner {
       return { outcome: { outcome: 'completed', resultJson, retention: job.opts.removeOnComplete }, result };
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      if (error instanceof JobCanceledError) return { outcome: { outcome: 'canceled', reason: error.reason }, error };
+      if (error instanceof JobCanceledError) {
+        return { outcome: { outcome: 'canceled', reason: error.reason, by: error.by }, error };
+      }
       return { outcome: this.failure(job, error), error };
     }
   }

@@ -6,8 +6,9 @@ import { PeriodicService } from './periodic-service.js';
  * runs one; the reclaim script is atomic, so two reclaimers never requeue the
  * same entry twice. An entry is reclaimed once it has been idle (no delivery,
  * no heartbeat) for `stallTimeout`, i.e. its worker died or its event loop
- * stalled that long. A job that stalls more than `maxStalls` times fails for
- * good, so a job that kills its process every time cannot loop forever.
+ * stalled that long. A job that stalls more than `maxStalls` times is failed
+ * for good by the next worker that fetches it, without running, so a job that
+ * kills its process every time cannot loop forever.
  */
 export class StallReclaimer extends PeriodicService {
   constructor(

@@ -274,8 +274,9 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     const running = this.running.add({ id: fetched.id, tier: fetched.tier, entryId: fetched.entryId });
     this.cancelListener.catchUp(fetched.id);
     try {
-      this.emit('active', job);
-      const { reply, result, error } = await runner.run(job, running, fetched.saved);
+      const stallError = fetched.record.stallError; // stalled too often: failed without running
+      if (stallError === undefined) this.emit('active', job);
+      const { reply, result, error } = await runner.run(job, running, fetched.saved, stallError);
       if (reply === 'completed') this.emit('completed', { ...job, state: 'completed', result }, result);
       else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);

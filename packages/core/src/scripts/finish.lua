@@ -13,7 +13,7 @@ ARGV[6]  outcome: "completed", "failed", or "canceled" (the handler canceled
          its own job)
 ARGV[7]  completed: result JSON ("" for none); failed: error message;
          canceled: reason
-ARGV[8]  failed: error stack
+ARGV[8]  failed: error stack; canceled: who canceled (may be "")
 ARGV[9]  failed: retry due time in epoch ms, 0 to retry at once, -1 final
 ARGV[10] retention: how many finished jobs of this outcome to keep (-1 all, 0 none)
 ARGV[11] retention: max age in ms of finished jobs of this outcome (-1 any)
@@ -59,9 +59,9 @@ if outcome == 'completed' then
   event('job:completed')
   retained = base .. 'completed'
 elseif outcome == 'canceled' then
-  redis.call('HSET', jobKey, 'state', 'canceled', 'finishedAt', now, 'cancelReason', ARGV[7])
+  redis.call('HSET', jobKey, 'state', 'canceled', 'finishedAt', now, 'cancelReason', ARGV[7], 'canceledBy', ARGV[8])
   redis.call('ZADD', base .. 'canceled', now, jobId)
-  event('job:canceled', 'reason', ARGV[7], 'from', 'handler')
+  event('job:canceled', 'reason', ARGV[7], 'by', ARGV[8], 'from', 'handler')
   return 'canceled'
 else
   local attemptsMade = redis.call('HINCRBY', jobKey, 'attemptsMade', 1)

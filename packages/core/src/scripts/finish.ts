@@ -16,7 +16,7 @@ export interface HeldJob {
 export type AttemptOutcome =
   | { outcome: 'completed'; resultJson: string; retention?: RetentionOptions }
   /** The handler canceled its own job. */
-  | { outcome: 'canceled'; reason: string }
+  | { outcome: 'canceled'; reason: string; by?: string }
   | {
       outcome: 'failed';
       error: string;
@@ -46,7 +46,7 @@ export async function finishJob(
     job.id,
     outcome.outcome,
     value,
-    failed ? outcome.stack : '',
+    failed ? outcome.stack : outcome.outcome === 'canceled' ? (outcome.by ?? '') : '',
     failed ? (outcome.retryAt ?? -1) : -1,
     keepCount,
     keepAge,

@@ -10,10 +10,11 @@ ARGV[5]  max entries to claim per tier in this call
 ARGV[6]  max stalls: a job that stalls more often than this fails for good
 ARGV[7]  events stream max length (approximate)
 
-Reply:   {requeued, failed, unreadable}
+Reply:   {requeued, failing, unreadable}: `failing` counts the requeued jobs
+         marked to fail at their next fetch, having stalled too often
 Guarantee: an entry idle longer than the stall timeout belongs to a worker that
-stopped heartbeating; its job is re-added to its tier stream (or failed when it
-has stalled too often) and its old entry acknowledged, atomically, so the job
+stopped heartbeating; its job is re-added to its tier stream (marked to be
+failed without running when it has stalled too often) and its old entry acknowledged, atomically, so the job
 runs again exactly once more and the old owner's writes are fenced off.
 Entries that cannot be parsed or whose job is missing are re-added as they
 were, and dead-lettered by the next fetch. Consumers with nothing pending and
@@ -60,18 +61,16 @@ for tier = 0, #KEYS - 1 do
     elseif job[1] == 'active' and job[2] == entryId then
       local stalls = redis.call('HINCRBY', jobKey, 'stalls', 1)
       redis.call('HDEL', jobKey, 'owner')
+      local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
+      redis.call('HSET', jobKey, 'state', 'waiting', 'entry', newEntry)
+      event('job:stalled', jobId, 'stalls', stalls)
       if stalls > maxStalls then
-        local reason = 'job stalled ' .. stalls .. ' times (its worker died or stopped heartbeating ' ..
-          'while running it; maxStalls is ' .. maxStalls .. ')'
-        redis.call('HDEL', jobKey, 'entry')
-        redis.call('HSET', jobKey, 'state', 'failed', 'finishedAt', now, 'error', reason, 'stack', '')
-        redis.call('ZADD', base .. 'dead', now, jobId)
-        event('job:failed', jobId, 'error', reason)
+        -- the next worker to fetch it fails it at once, without running it,
+        -- through finish (so retention and events are the usual ones)
+        redis.call('HSET', jobKey, 'stallError', 'job stalled ' .. stalls .. ' times (its worker died or ' ..
+          'stopped heartbeating while running it; maxStalls is ' .. maxStalls .. ')')
         failed = failed + 1
       else
-        local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
-        redis.call('HSET', jobKey, 'state', 'waiting', 'entry', newEntry)
-        event('job:stalled', jobId, 'stalls', stalls)
         requeued = requeued + 1
       end
     end
