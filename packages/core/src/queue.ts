@@ -135,14 +135,9 @@ export class Queue {
   async addBulk<Data>(jobs: readonly BulkJob<Data>[]): Promise<Job<Data>[]> {
     this.assertOpen();
     if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
-    // Validate everything before touching Redis; re-resolve tiers only if the
-    // queue turned out to use other tiers than this process assumed.
-    const assumedTiers = this.tiers;
-    let encoded = this.encodeAll(jobs);
+    await this.learnTiers();
+    const encoded = this.encodeAll(jobs); // everything is checked before the first write
     await this.init();
-    if (this.tiers !== assumedTiers && JSON.stringify(this.tiers) !== JSON.stringify(assumedTiers)) {
-      encoded = this.encodeAll(jobs);
-    }
     if (encoded.length === 0) return [];
     const replies = await addJobs(this.context(), encoded);
     return replies.map((reply, index) => {
@@ -247,9 +242,9 @@ export class Queue {
     this.assertOpen();
     validateScheduleId(id);
     const normalized = normalizeSpec(spec);
-    this.encodeTemplate(template); // all checks before the first write, even init's
+    await this.learnTiers();
+    const templateJson = JSON.stringify(this.encodeTemplate(template)); // all checks before the first write
     await this.init();
-    const templateJson = JSON.stringify(this.encodeTemplate(template)); // with the tiers in force
     const now = await this.serverTime();
     await upsertSchedule(this.context(), id, {
       specJson: JSON.stringify(normalized),
@@ -372,6 +367,16 @@ export class Queue {
     this.closed = true;
     this.waiter.close();
     this.connection.close();
+  }
+
+  /**
+   * Before the first write, the tiers the queue already uses (read, not
+   * written), so options can be checked against them without creating keys.
+   */
+  private async learnTiers(): Promise<void> {
+    if (this.initialised || this.wantedTiers) return;
+    const stored = await this.connection.call<string | null>(['HGET', this.keys.meta, 'tiers']);
+    if (stored) this.tiers = JSON.parse(stored) as string[];
   }
 
   private init(): Promise<void> {

@@ -12,7 +12,9 @@ Reply:   1 changed, 0 already so or no such schedule, -2 the schedule changed
          meanwhile (resume again).
 Guarantee: a paused schedule has no due entry, so no leader materialises it;
 occurrences due while paused are not run and not counted as missed; resuming
-waits for the next occurrence after now.
+waits for the next occurrence after now, and ends a schedule whose end passed
+while it was paused. Held-back (buffer) occurrences are not released while
+paused either.
 ]]
 local state = redis.call('HMGET', KEYS[1], 'paused', 'version', 'ended')
 if not state[2] then return 0 end
@@ -26,8 +28,13 @@ if state[1] ~= '1' then return 0 end
 if state[2] ~= ARGV[4] then return -2 end
 redis.call('HSET', KEYS[1], 'paused', 0)
 local next = tonumber(ARGV[3])
-if next >= 0 and state[3] ~= '1' then
+if state[3] == '1' then return 1 end
+if next >= 0 then
   redis.call('HSET', KEYS[1], 'next', next)
   redis.call('ZADD', KEYS[2], next, ARGV[1])
+else
+  -- its end (endAt) passed while paused
+  redis.call('HSET', KEYS[1], 'ended', 1)
+  redis.call('HDEL', KEYS[1], 'next')
 end
 return 1

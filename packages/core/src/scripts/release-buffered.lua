@@ -9,7 +9,8 @@ ARGV[2]  the leader's lock value "<instance>:<fencing token>"
 
 Reply:   number of occurrences released, or -1 when the caller is not the leader.
 Guarantee: per schedule at most one run is unfinished at a time, and held-back
-occurrences start in the order they were due; canceled ones are passed over.
+occurrences start in the order they were due; canceled ones are passed over;
+nothing is released while the schedule is paused.
 ]]
 local base, token = ARGV[1], ARGV[2]
 if redis.call('GET', KEYS[2]) ~= token then return -1 end
@@ -17,9 +18,10 @@ local released = 0
 for _, id in ipairs(redis.call('SRANDMEMBER', KEYS[1], 100)) do
   local scheduleKey = base .. 'schedule:' .. id
   local buffer = scheduleKey .. ':buffer'
-  local previous = redis.call('HGET', scheduleKey, 'lastJob')
+  local schedule = redis.call('HMGET', scheduleKey, 'lastJob', 'paused')
+  local previous = schedule[1]
   local state = previous and redis.call('HGET', base .. 'job:' .. previous, 'state')
-  local busy = state == 'waiting' or state == 'active' or state == 'delayed'
+  local busy = state == 'waiting' or state == 'active' or state == 'delayed' or schedule[2] == '1'
   while not busy and redis.call('LLEN', buffer) > 0 do
     local jobId = redis.call('LPOP', buffer)
     local jobKey = base .. 'job:' .. jobId
