@@ -35,3 +35,4 @@ export * from './schedule/occurrences.js';
 export * from './schedule/plan.js';
 export * from './schedule/record.js';
 export * from './scripts/save-state.js';
+export * from './schedule/template.js';

@@ -3,8 +3,10 @@ import { RedisConnection, type ConnectionOptions } from './connection.js';
 import { ClosedError, InvalidOptionsError, JobNotFoundError, WaitTimeoutError } from './errors.js';
 import { lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
 import { JobWaiter } from './job-waiter.js';
-import { decodeJob, toRecord } from './job/codec.js';
+import { decodeJob, jobFromFinalEvent, toRecord } from './job/codec.js';
 import {
+  assertOptionKeys,
+  validateDefaultJobOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_TIERS,
   positiveInteger,
@@ -31,6 +33,7 @@ import { normalizeSpec, type ScheduleSpec } from './schedule/spec.js';
 import { nextOccurrence } from './schedule/occurrences.js';
 import { firstOccurrence } from './schedule/plan.js';
 import { decodeSchedule, type ScheduleInfo, type ScheduleTemplate, type StoredTemplate } from './schedule/record.js';
+import { encodeTemplate, validateScheduleId } from './schedule/template.js';
 
 export const DEFAULT_PREFIX = 'sj';
 export const DEFAULT_MAX_EVENTS = 10_000;
@@ -197,12 +200,12 @@ export class Queue {
     if (!job) {
       const finished = await recentFinalEvent(this.connection, this.keys.events, id);
       if (!finished) throw new JobNotFoundError(id);
-      return removedJob<Data, Result>(id, finished);
+      return jobFromFinalEvent<Data, Result>(id, finished);
     }
     if (FINAL_STATES.includes(job.state)) return job;
     const final = await event;
     if (!final) throw new WaitTimeoutError(id, timeoutMs);
-    return (await this.getJob<Data, Result>(id)) ?? { ...removedJob<Data, Result>(id, final), name: job.name, data: job.data };
+    return (await this.getJob<Data, Result>(id)) ?? { ...jobFromFinalEvent<Data, Result>(id, final), name: job.name, data: job.data };
   }
 
   /**
@@ -421,22 +424,7 @@ export class Queue {
   }
 
   private encodeTemplate(template: unknown): StoredTemplate {
-    if (typeof template !== 'object' || template === null) {
-      throw new InvalidOptionsError('template', 'must be { name, data?, opts? }');
-    }
-    const { name, data, opts, ...rest } = template as ScheduleTemplate;
-    const unknownKey = Object.keys(rest)[0];
-    if (unknownKey !== undefined) throw new InvalidOptionsError(`template.${unknownKey}`, 'is not a template field');
-    for (const key of ['jobId', 'delay', 'runAt']) {
-      if (opts && key in opts) throw new InvalidOptionsError(`template.opts.${key}`, 'is per job; schedules make their own');
-    }
-    const resolved = resolveJobOptions(opts, this.defaultJobOptions, this.tiers, this.defaultTier());
-    return {
-      name: validateJobName(name),
-      data: toJson('schedule template data', data ?? null, this.maxPayloadBytes),
-      opts: JSON.stringify(resolved.stored),
-      tier: resolved.tier,
-    };
+    return encodeTemplate(template, (opts) => resolveJobOptions(opts, this.defaultJobOptions, this.tiers, this.defaultTier()), this.maxPayloadBytes);
   }
 
   /** Redis server time (ms): schedules use one clock, whatever the callers' clocks say. */
@@ -447,55 +435,5 @@ export class Queue {
 
   private assertOpen(): void {
     if (this.closed) throw new ClosedError(`Queue "${this.name}"`);
-  }
-}
-
-function validateScheduleId(id: unknown): void {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
-    throw new InvalidOptionsError('id', 'schedule id must be a string of 1 to 256 characters');
-  }
-  if (id.includes('@')) throw new InvalidOptionsError('id', 'schedule id must not contain "@" (it separates the nominal time in job ids)');
-}
-
-/** What `waitFor` knows of a job its retention removed: the outcome from its final event. */
-function removedJob<Data, Result>(id: string, event: QueueEvent): Job<Data, Result> {
-  const state = event.name === 'job:completed' ? 'completed' : event.name === 'job:canceled' ? 'canceled' : 'failed';
-  const job: Job<Data, Result> = {
-    id,
-    name: '',
-    data: undefined as Data,
-    state,
-    priority: '',
-    tier: -1,
-    attempt: 0,
-    attemptsMade: 0,
-    stalls: 0,
-    opts: { attempts: 1 },
-    createdAt: 0,
-    checkpoint: null,
-  };
-  if (event.fields.error !== undefined) job.error = event.fields.error;
-  return job;
-}
-
-/** Options that name one job (its id, its due time) make no sense as defaults for all. */
-function validateDefaultJobOptions(defaults: unknown): JobOptions {
-  if (defaults === undefined) return {};
-  if (typeof defaults !== 'object' || defaults === null) {
-    throw new InvalidOptionsError('defaultJobOptions', 'must be an object');
-  }
-  for (const key of ['jobId', 'delay', 'runAt']) {
-    if (key in defaults) throw new InvalidOptionsError(`defaultJobOptions.${key}`, 'is per job, not a queue default');
-  }
-  return defaults as JobOptions;
-}
-
-/** Rejects misspelt options at construction instead of ignoring them. */
-export function assertOptionKeys(options: unknown, allowed: ReadonlySet<string>, what: string): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionsError('options', `${what} options must be an object`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!allowed.has(key)) throw new InvalidOptionsError(key, `is not a ${what} option`);
   }
 }

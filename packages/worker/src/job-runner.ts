@@ -69,7 +69,6 @@ export class JobRunner {
     });
     const { settled, attempt } = this.runHandler(job, running, jobContext);
     const outcome = await this.outcomeOf(job, settled);
-    const { result, error } = outcome;
     if (running.canceled) {
       // the job is canceled already: whatever the handler ends with is discarded, and said so
       void this.outcomeOf(job, attempt).then(({ outcome: late }) => this.recordDiscarded(running, late));

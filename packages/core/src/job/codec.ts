@@ -1,4 +1,5 @@
 import { fromJson } from './serialize.js';
+import type { QueueEvent } from '../events.js';
 import type { ActiveJob, Job, JobState, StoredJobOptions } from './types.js';
 
 /** A job hash as Redis returns it: field name to string value. */
@@ -79,4 +80,25 @@ export function toActiveJob<Data>(job: Job<Data>): ActiveJob<Data> {
     opts: job.opts,
     createdAt: job.createdAt,
   };
+}
+
+/** What `waitFor` knows of a job its retention removed: the outcome from its final event. */
+export function jobFromFinalEvent<Data, Result>(id: string, event: QueueEvent): Job<Data, Result> {
+  const state = event.name === 'job:completed' ? 'completed' : event.name === 'job:canceled' ? 'canceled' : 'failed';
+  const job: Job<Data, Result> = {
+    id,
+    name: '',
+    data: undefined as Data,
+    state,
+    priority: '',
+    tier: -1,
+    attempt: 0,
+    attemptsMade: 0,
+    stalls: 0,
+    opts: { attempts: 1 },
+    createdAt: 0,
+    checkpoint: null,
+  };
+  if (event.fields.error !== undefined) job.error = event.fields.error;
+  return job;
 }

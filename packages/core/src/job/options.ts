@@ -189,3 +189,25 @@ export function positiveInteger(option: string, value: unknown): number {
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** Rejects misspelt options at construction instead of ignoring them. */
+export function assertOptionKeys(options: unknown, allowed: ReadonlySet<string>, what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionsError('options', `${what} options must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!allowed.has(key)) throw new InvalidOptionsError(key, `is not a ${what} option`);
+  }
+}
+
+/** Options that name one job (its id, its due time) make no sense as defaults for all. */
+export function validateDefaultJobOptions(defaults: unknown): JobOptions {
+  if (defaults === undefined) return {};
+  if (typeof defaults !== 'object' || defaults === null) {
+    throw new InvalidOptionsError('defaultJobOptions', 'must be an object');
+  }
+  for (const key of ['jobId', 'delay', 'runAt']) {
+    if (key in defaults) throw new InvalidOptionsError(`defaultJobOptions.${key}`, 'is per job, not a queue default');
+  }
+  return defaults as JobOptions;
+}

@@ -34,11 +34,12 @@ export function nextOccurrence(spec: NormalizedSpec, anchor: number, after: numb
 
 /**
  * Occurrences from `first` (an occurrence) up to `until` inclusive, at most
- * `max` of them, oldest first; `more` says whether some were left out.
+ * `max` of them, oldest first; `more` says whether some were left out. (The
+ * anchor is implied by `first`; the parameter keeps the signatures alike.)
  */
 export function occurrencesFrom(
   spec: NormalizedSpec,
-  anchor: number,
+  _anchor: number,
   first: number,
   until: number,
   max: number,
