@@ -1,18 +1,16 @@
 import {
-  ConnectionError,
   JobCanceledError,
   JobTimeoutError,
   StreamJobsError,
   UnrecoverableError,
   backoffDelay,
-  finishJob,
   toActiveJob,
   toJson,
   type AttemptOutcome,
   type FinishReply,
   type Job,
   type JobRecord,
-  type Logger,
+  type HeldJob,
   type QueueContext,
 } from '@streamjobs/core';
 import { createJobContext } from './job-context.js';
@@ -30,13 +28,14 @@ export interface JobRunnerOptions {
   consumer: string;
   maxResultBytes: number;
   maxCheckpointBytes: number;
-  /** How long to keep retrying an outcome write while Redis is unreachable (ms). */
-  finishRetryWindow: number;
 }
+
+/** Records an attempt's outcome (in the worker's next settle round). */
+export type RecordOutcome = (job: HeldJob, outcome: AttemptOutcome) => Promise<FinishReply>;
 
 /**
  * Runs one attempt of one job: the handler with its signal and timeout, then
- * the outcome recorded by the finish script. The recorded outcome is the
+ * the outcome recorded by the settle script. The recorded outcome is the
  * source of truth: when the worker has lost the job in the meantime the
  * script changes nothing and the reply is `lost`.
  */
@@ -45,8 +44,8 @@ export class JobRunner {
     private readonly ctx: QueueContext,
     private readonly jobs: RunningJobs,
     private readonly handler: Handler,
+    private readonly record: RecordOutcome,
     private readonly options: JobRunnerOptions,
-    private readonly logger: Logger,
   ) {}
 
   /**
@@ -57,7 +56,7 @@ export class JobRunner {
     if (stallError !== undefined) {
       const error = new StreamJobsError('ERR_STALLED', stallError);
       const outcome: AttemptOutcome = { outcome: 'failed', error: stallError, stack: '', retention: job.opts.removeOnFail };
-      return { reply: await this.finish(running, outcome), outcome, error };
+      return { reply: await this.record(running, outcome), outcome, error };
     }
     const jobContext = createJobContext({
       ctx: this.ctx,
@@ -75,7 +74,7 @@ export class JobRunner {
       return { reply: 'canceled', outcome: outcome.outcome, error: running.canceled };
     }
     if (running.lost) return { reply: 'lost', ...outcome };
-    const reply = await this.finish(running, outcome.outcome);
+    const reply = await this.record(running, outcome.outcome);
     return { reply, ...outcome };
   }
 
@@ -94,11 +93,8 @@ export class JobRunner {
   }
 
   private async recordDiscarded(running: RunningJob, late: AttemptOutcome): Promise<void> {
-    try {
-      await finishJob(this.ctx, this.options.consumer, running, late);
-    } catch (err) {
-      this.logger.debug({ err, jobId: running.id }, 'could not report the discarded outcome of a canceled job');
-    }
+    // the worker may be closed by then: the job stays canceled, only the event is missing
+    await this.record(running, late).catch(() => undefined);
   }
 
   private runHandler(
@@ -142,21 +138,4 @@ export class JobRunner {
     return { ...base, retryAt: delay > 0 ? Date.now() + delay : 0 };
   }
 
-  /**
-   * Records the outcome, retrying while Redis is unreachable: the script is
-   * idempotent per delivery (a second run finds the job no longer active and
-   * answers `lost`), and if we give up the entry is reclaimed and rerun.
-   */
-  private async finish(running: RunningJob, outcome: AttemptOutcome): Promise<FinishReply> {
-    const giveUpAt = Date.now() + this.options.finishRetryWindow;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        return await finishJob(this.ctx, this.options.consumer, running, outcome);
-      } catch (err) {
-        if (!(err instanceof ConnectionError) || Date.now() + wait > giveUpAt) throw err;
-        this.logger.warn({ err, jobId: running.id }, 'recording a job outcome failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
-  }
 }

@@ -27,7 +27,7 @@ import {
 } from '@streamjobs/core';
 import { Scheduler, type SchedulerOptions } from '@streamjobs/scheduler';
 import { CancelListener } from './cancel-listener.js';
-import { Fetcher } from './fetcher.js';
+import { Settler } from './settler.js';
 import { HeartbeatService } from './heartbeat-service.js';
 import { JobRunner } from './job-runner.js';
 import { RunningJobs } from './running-jobs.js';
@@ -108,7 +108,8 @@ const OPTION_KEYS = new Set([
  * Runs a queue's jobs in this process, up to `concurrency` at once, starting
  * on construction. Workers in any number of processes share a queue through
  * one consumer group. Modes:
- * - running: fetch for free slots (highest tier first), block when idle,
+ * - running: rounds of `settle` record finished jobs' outcomes and claim
+ *   jobs for the free slots (highest tier first), blocking when idle;
  *   heartbeat running jobs, reclaim the jobs of dead workers;
  * - closing: take nothing new, let running jobs finish within `closeTimeout`,
  *   then abort and hand back the rest so other workers start them at once;
@@ -134,7 +135,10 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private services: (HeartbeatService | StallReclaimer)[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private readonly started: Promise<void>;
-  private fetchLoop: Promise<void> = Promise.resolve();
+  private settler: Settler | undefined;
+  private settleLoop: Promise<void> = Promise.resolve();
+  /** Set once nothing more will be submitted: the settle loop may end. */
+  private settled = false;
   private closing: Promise<void> | undefined;
   private stopping = false;
 
@@ -186,7 +190,10 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       });
       this.scheduler.on('error', (err) => this.reportError(err));
     }
-    this.running.onSlotFreed(() => this.slotFreed.wake());
+    this.running.onSlotFreed(() => {
+      this.slotFreed.wake();
+      this.settler?.nudge();
+    });
     this.started = this.start(tiers);
     // A start that cannot succeed (tiers disagree with the queue's) is reported, not left unhandled.
     this.started.catch((err: Error) => this.reportError(err));
@@ -230,42 +237,33 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       ),
     ];
     for (const service of this.services) service.start();
-    this.fetchLoop = this.fetchJobs();
+    this.settler = new Settler(this.ctx, this.blocking, this.consumer, this.running, {
+      concurrency: this.settings.concurrency,
+      blockMs: this.settings.blockTimeout,
+      retryWindowMs: stallTimeout,
+    });
+    this.settleLoop = this.settleJobs();
   }
 
-  private async fetchJobs(): Promise<void> {
+  /** The loop of `settle` rounds: outcomes recorded, jobs claimed for free slots. */
+  private async settleJobs(): Promise<void> {
     const ctx = this.ctx!;
-    const fetcher = new Fetcher(ctx, this.blocking, this.consumer, this.settings.blockTimeout);
     const runner = new JobRunner(
       ctx,
       this.running,
       this.handler as Handler,
+      (job, outcome) => this.settler!.submit(job, outcome),
       {
         consumer: this.consumer,
         maxResultBytes: this.settings.maxResultBytes,
         maxCheckpointBytes: this.settings.maxCheckpointBytes,
-        finishRetryWindow: this.settings.stallTimeout,
       },
-      this.logger,
     );
-    let errorWait = 100;
-    while (!this.stopping) {
-      const free = this.settings.concurrency - this.running.size;
-      if (free <= 0) {
-        await this.slotFreed.sleep(1_000);
-        continue;
-      }
-      try {
-        const jobs = await fetcher.next(free);
-        for (const fetched of jobs) this.track(this.runJob(runner, fetched));
-        errorWait = 100;
-      } catch (err) {
-        if (this.stopping) break;
-        this.reportError(err as Error);
-        await this.slotFreed.sleep(errorWait);
-        errorWait = Math.min(errorWait * 2, 5_000);
-      }
-    }
+    await this.settler!.run(
+      (fetched) => this.track(this.runJob(runner, fetched)),
+      { fetching: () => !this.stopping, done: () => this.settled },
+      (err) => this.reportError(err),
+    );
   }
 
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
@@ -312,10 +310,9 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private async shutDown(): Promise<void> {
     this.stopping = true;
     this.blocking.close(); // ends a blocking read at once
-    this.slotFreed.wake();
+    this.settler?.nudge();
     await this.started.catch(() => undefined);
-    await this.fetchLoop;
-    await this.waitForRunning(this.settings.closeTimeout);
+    await this.waitForRunning(this.settings.closeTimeout); // their outcomes are still recorded
     const unfinished = this.running.owned();
     if (unfinished.length > 0 && this.ctx) {
       for (const job of unfinished) {
@@ -330,6 +327,10 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     await Promise.all(this.services.map((service) => service.stop()));
     this.cancelListener.stop();
     await Promise.all(this.inFlight);
+    this.settled = true;
+    this.settler?.nudge();
+    await this.settleLoop;
+    this.settler?.close();
     await this.scheduler?.close();
     this.connection.close();
     this.emit('closed');

@@ -15,7 +15,7 @@ delayed-set member are removed with the state change, so it never starts. An
 active job's entry is acknowledged and removed (it can no longer be reclaimed)
 while its hash keeps `owner` and `entry`, and a notice is published on
 `base cancel`: the owner aborts its handler on the notice, or at its next
-heartbeat if it missed it, and the finish script then discards the late
+heartbeat if it missed it, and the settle script then discards the late
 outcome. Cancel and finish are both atomic, so exactly one of them decides the
 final state.
 ]]

@@ -1,6 +1,6 @@
 import { CONSUMER_GROUP } from '../keys.js';
 import type { QueueContext } from './context.js';
-import type { HeldJob } from './finish.js';
+import type { HeldJob } from './settle.js';
 import { heldArgs } from './heartbeat.js';
 import { LuaScript } from './script.js';
 

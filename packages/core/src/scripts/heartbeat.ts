@@ -1,7 +1,7 @@
 import { CONSUMER_GROUP } from '../keys.js';
 import type { QueueContext } from './context.js';
 import type { CancelNotice } from './cancel.js';
-import type { HeldJob } from './finish.js';
+import type { HeldJob } from './settle.js';
 import { LuaScript } from './script.js';
 
 const heartbeatScript = LuaScript.fromFile('heartbeat', import.meta.url);

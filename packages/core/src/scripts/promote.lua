@@ -16,7 +16,7 @@ Guarantee: a delayed job is removed from the delayed set and added to its
 stream in one step, so it is promoted exactly once however many schedulers
 run; a job canceled or otherwise no longer delayed is dropped from the set
 without being run; an id whose job record is missing is passed to the top
-tier stream, where the fetch script dead-letters it with the reason.
+tier stream, where the settle script dead-letters it with the reason.
 ]]
 local base, token, limit = ARGV[1], ARGV[2], ARGV[3]
 local time = redis.call('TIME')
@@ -36,7 +36,7 @@ for _, jobId in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT'
     redis.call('HSET', jobKey, 'state', 'waiting', 'entry', entry)
     promoted = promoted + 1
   elseif not job[1] then
-    -- no record: hand the id to the fetch script, which dead-letters it with the reason
+    -- no record: hand the id to the settle script, which dead-letters it with the reason
     redis.call('XADD', base .. 'lane:0', '*', 'j', jobId)
   end
 end

@@ -54,7 +54,7 @@ for tier = 0, #KEYS - 1 do
       redis.call('XADD', lane, '*', unpack(raw))
       unreadable = unreadable + 1
     elseif job[1] == 'waiting' and job[2] == entryId then
-      -- delivered by something other than the fetch script: give it a fresh entry
+      -- delivered by something other than the settle script: give it a fresh entry
       local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
       redis.call('HSET', jobKey, 'entry', newEntry)
       requeued = requeued + 1

@@ -30,8 +30,10 @@ if job[1] == 'canceled' then return 2 end
 if job[1] ~= 'active' then return 0 end
 if what == 'checkpoint' then
   redis.call('HSET', KEYS[2], 'state', value)
+  redis.call('HSET', KEYS[1], 'saved', 1) -- tells settle to hand the checkpoint hash out with the job
 elseif what == 'step' then
   redis.call('HSET', KEYS[2], 'step:' .. ARGV[7], value)
+  redis.call('HSET', KEYS[1], 'saved', 1)
 else
   redis.call('HSET', KEYS[1], 'progress', value)
   redis.call('XADD', base .. 'events', 'MAXLEN', '~', ARGV[9], '*', 'e', 'job:progress', 'j', jobId, 'progress', value)

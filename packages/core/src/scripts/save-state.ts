@@ -1,6 +1,6 @@
 import { CONSUMER_GROUP } from '../keys.js';
 import type { QueueContext } from './context.js';
-import type { HeldJob } from './finish.js';
+import type { HeldJob } from './settle.js';
 import { LuaScript } from './script.js';
 
 const script = LuaScript.fromFile('save-state', import.meta.url);

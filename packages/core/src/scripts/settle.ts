@@ -1,0 +1,124 @@
+import { CONSUMER_GROUP } from '../keys.js';
+import { retentionArgs } from '../job/retention.js';
+import { toRecord, type JobRecord } from '../job/codec.js';
+import type { RetentionOptions } from '../job/types.js';
+import type { QueueContext } from './context.js';
+import { LuaScript } from './script.js';
+
+const script = LuaScript.fromFile('settle', import.meta.url);
+
+/** A running job as its worker knows it: what outcomes are recorded for. */
+export interface HeldJob {
+  id: string;
+  tier: number;
+  entryId: string;
+}
+
+export type AttemptOutcome =
+  | { outcome: 'completed'; resultJson: string; retention?: RetentionOptions }
+  /** The handler canceled its own job. */
+  | { outcome: 'canceled'; reason: string; by?: string }
+  | {
+      outcome: 'failed';
+      error: string;
+      stack: string;
+      /** Epoch ms of the retry, 0 for at once, or undefined when this failure is final. */
+      retryAt?: number;
+      retention?: RetentionOptions;
+    };
+
+export type FinishReply = 'completed' | 'retrying' | 'failed' | 'canceled' | 'lost';
+
+/** A job claimed and started for a worker, with where its entry lives. */
+export interface FetchedJob {
+  entryId: string;
+  tier: number;
+  id: string;
+  record: JobRecord;
+  /** The job's checkpoint hash: `state` and `step:<name>` fields, as saved by earlier attempts. */
+  saved: JobRecord;
+}
+
+export interface SettledOutcome {
+  job: HeldJob;
+  outcome: AttemptOutcome;
+}
+
+export interface SettleReply {
+  /** Per outcome, in order: what was recorded. */
+  replies: FinishReply[];
+  /** Jobs claimed and started for the free slots. */
+  jobs: FetchedJob[];
+  /** Set when nothing was waiting: block on the tier streams after these ids. */
+  lastIds?: string[];
+}
+
+/**
+ * Records the outcomes of finished attempts and claims up to `fetchCount` new
+ * jobs for `consumer`, highest tier first, in one call.
+ */
+export async function settle(
+  ctx: QueueContext,
+  consumer: string,
+  outcomes: readonly SettledOutcome[],
+  fetchCount: number,
+): Promise<SettleReply> {
+  const args: (string | number)[] = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, outcomes.length];
+  for (const { job, outcome } of outcomes) args.push(job.id, job.tier, job.entryId, ...outcomeArgs(outcome));
+  const reply = await script.run<unknown[]>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args);
+  const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
+  const now = String(reply[outcomes.length]);
+  if (reply.length === outcomes.length + 1) return { replies, jobs: [] };
+  const found = Number(reply[outcomes.length + 1]);
+  const payload = reply[outcomes.length + 2] as unknown[];
+  if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
+  const jobs = (payload as unknown[][]).map((job): FetchedJob => {
+    const record = toRecord(job, 4);
+    // the script returns the hash as it was before the start it just made
+    record.state = 'active';
+    record.startedAt = now;
+    record.owner = consumer;
+    return {
+      entryId: String(job[0]),
+      tier: Number(job[1]),
+      id: String(job[2]),
+      saved: toRecord(job[3] as unknown[]),
+      record,
+    };
+  });
+  return { replies, jobs };
+}
+
+function outcomeArgs(outcome: AttemptOutcome): (string | number)[] {
+  const [keepCount, keepAge] = retentionArgs('retention' in outcome ? outcome.retention : undefined);
+  switch (outcome.outcome) {
+    case 'completed':
+      return ['completed', outcome.resultJson, '', -1, keepCount, keepAge];
+    case 'canceled':
+      return ['canceled', outcome.reason, outcome.by ?? '', -1, keepCount, keepAge];
+    case 'failed':
+      return ['failed', outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge];
+  }
+}
+
+export type FetchReply =
+  | { jobs: FetchedJob[] }
+  /** Nothing was waiting: block on the tier streams after these ids. */
+  | { jobs: []; lastIds: string[] };
+
+/** Claims and starts up to `count` jobs for `consumer`: a round with no outcome. */
+export async function fetchJobs(ctx: QueueContext, consumer: string, count: number): Promise<FetchReply> {
+  const { jobs, lastIds } = await settle(ctx, consumer, [], count);
+  return lastIds && jobs.length === 0 ? { jobs: [], lastIds } : { jobs };
+}
+
+/** Records one attempt's outcome if `consumer` still owns the job: a round that claims nothing. */
+export async function finishJob(
+  ctx: QueueContext,
+  consumer: string,
+  job: HeldJob,
+  outcome: AttemptOutcome,
+): Promise<FinishReply> {
+  const { replies } = await settle(ctx, consumer, [{ job, outcome }], 0);
+  return replies[0]!;
+}
