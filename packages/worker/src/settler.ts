@@ -12,6 +12,10 @@ import {
 } from '@streamjobs/core';
 import type { RunningJobs } from './running-jobs.js';
 
+/** Outcomes per round at most; the rest go in the next. */
+const MAX_BATCH = 500;
+const MAX_ROUNDS_IN_FLIGHT = 2;
+
 interface PendingOutcome {
   job: HeldJob;
   outcome: AttemptOutcome;
@@ -37,14 +41,19 @@ export interface SettlerOptions {
  * nothing waiting, the loop blocks with XREAD (which claims nothing) on a
  * connection of its own until a new entry arrives or an outcome is submitted.
  *
- * It never claims more than the free slots, so the concurrency limit holds,
- * and it records outcomes in the order they were submitted.
+ * It never claims more than the free slots (counting what rounds in flight
+ * will free and claim), so the concurrency limit holds, and it records
+ * outcomes in the order they were submitted.
  */
 export class Settler {
   private readonly pending: PendingOutcome[] = [];
   private readonly wake = new WakeableSleep();
   private blockingRead: Promise<unknown> | undefined;
   private closed = false;
+  /** Outcomes sent in rounds still in flight (their jobs still hold slots). */
+  private recording = 0;
+  /** Jobs asked for by rounds still in flight. */
+  private claiming = 0;
 
   constructor(
     private readonly ctx: QueueContext,
@@ -76,34 +85,60 @@ export class Settler {
   /**
    * Runs rounds until `done()` says so and no outcome is pending. While
    * `fetching()` is false (closing) it records outcomes but claims nothing.
+   * Up to two rounds are in flight at once, so the worker runs handlers while
+   * Redis runs the previous round; Redis executes them in order.
    */
   async run(
     start: (job: FetchedJob) => void,
     state: { fetching(): boolean; done(): boolean },
     onError: (err: Error) => void,
   ): Promise<void> {
+    const rounds = new Set<Promise<void>>();
+    let idleAfter: readonly string[] | undefined; // the last round found nothing to do
     let errorWait = 100;
-    while (!state.done() || this.pending.length > 0) {
-      const batch = this.pending.splice(0, 500);
-      const free = state.fetching() ? this.options.concurrency - this.running.size + batch.length : 0;
-      if (batch.length === 0 && free <= 0) {
-        await this.wake.sleep(1_000);
+    let pauseUntil = 0;
+    while (!state.done() || this.pending.length > 0 || rounds.size > 0) {
+      const batchSize = Math.min(this.pending.length, MAX_BATCH);
+      // slots free once this round and those in flight are recorded, minus what those claim
+      const free = state.fetching()
+        ? this.options.concurrency - (this.running.size - this.recording - batchSize) - this.claiming
+        : 0;
+      const hasWork = batchSize > 0 || (free > 0 && idleAfter === undefined);
+      if (!hasWork || rounds.size >= MAX_ROUNDS_IN_FLIGHT || Date.now() < pauseUntil) {
+        if (rounds.size > 0) {
+          await Promise.race([...rounds, this.wake.untilWoken()]);
+        } else if (idleAfter && state.fetching() && Date.now() >= pauseUntil) {
+          await this.waitForWork(idleAfter);
+          idleAfter = undefined;
+        } else {
+          await this.wake.sleep(Math.max(1, Math.min(1_000, pauseUntil - Date.now())));
+        }
         continue;
       }
-      let reply;
-      try {
-        reply = await settle(this.ctx, this.consumer, batch, free);
-        errorWait = 100;
-      } catch (err) {
-        this.giveBack(batch, err);
-        if (!state.done()) onError(err as Error);
-        await this.wake.sleep(errorWait);
-        errorWait = Math.min(errorWait * 2, 5_000);
-        continue;
-      }
-      batch.forEach((pending, index) => pending.resolve(reply.replies[index]!));
-      for (const job of reply.jobs) start(job);
-      if (reply.lastIds && batch.length === 0) await this.waitForWork(reply.lastIds);
+      const batch = this.pending.splice(0, batchSize);
+      const claim = Math.max(0, free);
+      this.recording += batch.length;
+      this.claiming += claim;
+      const round = settle(this.ctx, this.consumer, batch, claim).then(
+        (reply) => {
+          errorWait = 100;
+          batch.forEach((pending, index) => pending.resolve(reply.replies[index]!));
+          for (const job of reply.jobs) start(job);
+          idleAfter = reply.lastIds && batch.length === 0 ? reply.lastIds : undefined;
+        },
+        (err: unknown) => {
+          this.giveBack(batch, err);
+          if (!state.done()) onError(err as Error);
+          pauseUntil = Date.now() + errorWait;
+          errorWait = Math.min(errorWait * 2, 5_000);
+        },
+      );
+      const settled = round.finally(() => {
+        this.recording -= batch.length;
+        this.claiming -= claim;
+        rounds.delete(settled);
+      });
+      rounds.add(settled);
     }
   }
 

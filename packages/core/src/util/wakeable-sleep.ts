@@ -25,6 +25,25 @@ export class WakeableSleep {
     });
   }
 
+  /**
+   * Like `sleep` without a timeout (and without a timer to keep the process
+   * alive): resolves at the next `wake()`. Meant to be raced with other work;
+   * a later sleep replaces it, and it then never resolves.
+   */
+  untilWoken(): Promise<void> {
+    if (this.pendingWake) {
+      this.pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        if (this.wakeCurrent === done) this.wakeCurrent = undefined;
+        resolve();
+      };
+      this.wakeCurrent = done;
+    });
+  }
+
   wake(): void {
     if (this.wakeCurrent) this.wakeCurrent();
     else this.pendingWake = true;
