@@ -25,6 +25,7 @@ try {
   await gracefulHandBack();
   await cancelAnything();
   await scheduleWithCatchUp();
+  await resumeAfterCrash();
   const counts = await queue.counts();
   say();
   say(bold('Final counts: ') + JSON.stringify({ ...counts, waitingByTier: undefined }));
@@ -153,6 +154,28 @@ async function scheduleWithCatchUp(): Promise<void> {
   await worker.close();
   say(`   caught up, oldest first: ${runs.slice(0, 4).join(', ')}`);
   say(`   then on time:            ${runs.slice(4).join(', ')}`);
+}
+
+/** A job of 6 steps; its worker process dies after step 3; another process resumes at step 4. */
+async function resumeAfterCrash(): Promise<void> {
+  say();
+  say(bold('7. Resume') + ' — an import of 6 steps (ctx.step + ctx.checkpoint); its process is SIGKILLed after step 3:');
+  const config = { url: redis.url, prefix, queue: 'resume', recordKey: `${prefix}:resume`, stallTimeout: 2_000 };
+  const resumeQueue = new Queue('resume', { connection, prefix });
+  open.push(resumeQueue);
+  const first = spawnFixture('resumable-worker-process', config);
+  await first.waitForLine(/^ready/);
+  const job = await resumeQueue.add('import', { steps: 6, crashAfterStep: 3 });
+  await first.exited;
+  const stepsOf = (lines: string[]) => lines.filter((line) => line.startsWith(`step ${job.id} `)).map((line) => line.split(' ')[2]);
+  say(`   process ${first.pid} ran steps ${stepsOf(first.lines).join(', ')} and died`);
+  const second = spawnFixture('resumable-worker-process', config);
+  const done = await resumeQueue.waitFor(job.id, { timeoutMs: 30_000 });
+  // the fixture prints `active <id> <attempt> <job.checkpoint as JSON>` when an attempt starts
+  const started = second.lines.find((line) => line.startsWith(`active ${job.id} `))?.split(' ').slice(3).join(' ');
+  say(`   process ${second.pid} started with job.checkpoint ${started}, ran steps ${stepsOf(second.lines).join(', ')}`);
+  say(`   the job: ${done.state} with ${(done.result as unknown[]).length} step results, stalls: ${done.stalls}`);
+  await second.kill('SIGTERM');
 }
 
 /** close() lets short jobs finish and hands long ones back to another worker at once. */
