@@ -49,7 +49,9 @@ export function createJobContext(deps: JobContextDeps): JobContext {
   }
 
   return {
-    signal: running.controller.signal,
+    get signal() {
+      return running.signal;
+    },
     async checkpoint(state) {
       await save({ what: 'checkpoint', json: toJson('checkpoint state', state, deps.maxCheckpointBytes) });
     },

@@ -102,23 +102,20 @@ export class JobRunner {
     running: RunningJob,
     jobContext: JobContext,
   ): { settled: Promise<unknown>; attempt: Promise<unknown> } {
-    const signal = running.controller.signal;
     const attempt = Promise.resolve().then(() => {
-      if (signal.aborted) throw signal.reason; // canceled after delivery, before start: never started
+      if (running.aborted) throw running.abortReason; // canceled after delivery, before start: never started
       return this.handler(toActiveJob(job), jobContext);
     });
     const timeout = job.opts.timeout;
-    // Settles when the handler does, or when the signal aborts (timeout, lost
-    // job, cancel, hand-back): a handler that ignores its signal cannot hold
-    // the slot.
+    // Settles when the handler does, or when the attempt is aborted (timeout,
+    // lost job, cancel, hand-back): a handler that ignores its signal cannot
+    // hold the slot.
     const settled = new Promise((resolve, reject) => {
-      const timer = timeout ? setTimeout(() => running.controller.abort(new JobTimeoutError(timeout)), timeout) : undefined;
-      const onAbort = () => reject(signal.reason);
-      if (signal.aborted) onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
+      const timer = timeout ? setTimeout(() => running.abort(new JobTimeoutError(timeout)), timeout) : undefined;
+      running.onAbort(reject);
       attempt.then(resolve, reject).finally(() => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        running.onAbort(undefined);
       });
     });
     return { settled, attempt };

@@ -1,11 +1,53 @@
 import { JobCanceledError, LeaseLostError, type HeldJob } from '@streamjobs/core';
 
-export interface RunningJob extends HeldJob {
-  controller: AbortController;
+/**
+ * One job this worker runs. Its AbortSignal is made only when the handler
+ * asks for it (most never do, and one per job costs): `abort()` records the
+ * reason, aborts the signal if there is one, and tells the runner.
+ */
+export class RunningJob implements HeldJob {
+  readonly id: string;
+  readonly tier: number;
+  readonly entryId: string;
   /** Set once the worker learns it no longer owns the job. */
-  lost: boolean;
+  lost = false;
   /** Set once the worker learns the job was canceled while it ran it. */
   canceled?: JobCanceledError;
+  /** Why the attempt was aborted (timeout, lost, canceled, closing), once it was. */
+  abortReason?: unknown;
+  private controller?: AbortController;
+  private abortListener?: ((reason: unknown) => void) | undefined;
+
+  constructor(job: HeldJob) {
+    this.id = job.id;
+    this.tier = job.tier;
+    this.entryId = job.entryId;
+  }
+
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    this.abortListener?.(reason);
+  }
+
+  /** Calls `listener` on abort (at once if already aborted); undefined removes it. */
+  onAbort(listener: ((reason: unknown) => void) | undefined): void {
+    this.abortListener = listener;
+    if (listener && this.aborted) listener(this.abortReason);
+  }
 }
 
 /**
@@ -27,7 +69,7 @@ export class RunningJobs {
   }
 
   add(job: HeldJob): RunningJob {
-    const running: RunningJob = { ...job, controller: new AbortController(), lost: false };
+    const running = new RunningJob(job);
     this.jobs.set(job.id, running);
     return running;
   }
@@ -50,7 +92,7 @@ export class RunningJobs {
     const job = this.jobs.get(id);
     if (!job || job.lost || job.canceled) return;
     job.canceled = error;
-    job.controller.abort(error);
+    job.abort(error);
   }
 
   /** Fences a job off: its signal aborts and its outcome will be discarded. */
@@ -58,6 +100,6 @@ export class RunningJobs {
     const job = this.jobs.get(id);
     if (!job || job.lost) return;
     job.lost = true;
-    job.controller.abort(reason);
+    job.abort(reason);
   }
 }
