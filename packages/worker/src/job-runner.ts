@@ -102,16 +102,18 @@ export class JobRunner {
     running: RunningJob,
     jobContext: JobContext,
   ): { settled: Promise<unknown>; attempt: Promise<unknown> } {
+    const timeout = job.opts.timeout;
+    let timer: NodeJS.Timeout | undefined;
     const attempt = Promise.resolve().then(() => {
       if (running.aborted) throw running.abortReason; // canceled after delivery, before start: never started
+      // the timeout counts from the handler's start
+      if (timeout) timer = setTimeout(() => running.abort(new JobTimeoutError(timeout)), timeout);
       return this.handler(toActiveJob(job), jobContext);
     });
-    const timeout = job.opts.timeout;
     // Settles when the handler does, or when the attempt is aborted (timeout,
     // lost job, cancel, hand-back): a handler that ignores its signal cannot
     // hold the slot.
     const settled = new Promise((resolve, reject) => {
-      const timer = timeout ? setTimeout(() => running.abort(new JobTimeoutError(timeout)), timeout) : undefined;
       running.onAbort(reject);
       attempt.then(resolve, reject).finally(() => {
         clearTimeout(timer);

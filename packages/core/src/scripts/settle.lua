@@ -20,7 +20,7 @@ ARGV[6]  N, the number of outcomes, followed by N groups of 9:
 
 Reply:   {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           now,
-          1, {entryId, tier, jobId, {checkpoint hash}, field, value, ...}, ...}
+          1, {{entryId, tier, jobId, {checkpoint hash}, {field, value, ...}}, ...}}
          with the started jobs' hashes (as stored before they started) and saved
          checkpoints and steps; or {..., now, 0, lastDeliveredId per tier} when
          nothing was waiting, for the worker to block on entries after those ids.
@@ -163,21 +163,26 @@ for tier = 0, #KEYS - 1 do
       local jobId = field(fields, 'j')
       local jobKey = jobId and base .. 'job:' .. jobId
       local job = jobId and redis.call('HGETALL', jobKey)
+      local state, entry, saved
+      if job then
+        for i = 1, #job - 1, 2 do
+          local name = job[i]
+          if name == 'state' then state = job[i + 1]
+          elseif name == 'entry' then entry = job[i + 1]
+          elseif name == 'saved' then saved = true end
+        end
+      end
       if not jobId then
         deadLetter(lane, tier, entryId, fields, nil, 'stream entry has no job id field "j"')
       elseif #job == 0 then
         deadLetter(lane, tier, entryId, fields, jobId, 'job record ' .. jobId .. ' is missing')
-      elseif field(job, 'state') ~= 'waiting' or field(job, 'entry') ~= entryId then
+      elseif state ~= 'waiting' or entry ~= entryId then
         redis.call('XACK', lane, group, entryId)
         redis.call('XDEL', lane, entryId)
       else
         redis.call('HSET', jobKey, 'state', 'active', 'owner', consumer, 'startedAt', now)
-        local saved = field(job, 'saved') and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or {}
-        table.insert(job, 1, saved)
-        table.insert(job, 1, jobId)
-        table.insert(job, 1, tier)
-        table.insert(job, 1, entryId)
-        started[#started + 1] = job
+        local checkpoint = saved and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or {}
+        started[#started + 1] = {entryId, tier, jobId, checkpoint, job}
         remaining = remaining - 1
       end
     end

@@ -73,7 +73,7 @@ export async function settle(
   const payload = reply[outcomes.length + 2] as unknown[];
   if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
   const jobs = (payload as unknown[][]).map((job): FetchedJob => {
-    const record = toRecord(job, 4);
+    const record = toRecord(job[4] as unknown[]);
     // the script returns the hash as it was before the start it just made
     record.state = 'active';
     record.startedAt = now;

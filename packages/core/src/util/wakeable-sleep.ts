@@ -14,7 +14,8 @@ export class WakeableSleep {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
+      // background loops sleep here: their timers never keep a process alive by themselves
+      const timer = setTimeout(done, Math.max(0, ms)).unref();
       const self = this;
       function done() {
         clearTimeout(timer);
