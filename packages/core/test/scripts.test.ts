@@ -3,8 +3,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import {
   CONSUMER_GROUP,
-  QueueKeys,
-  RedisConnection,
   addJobs,
   claimLeadership,
   countJobs,
@@ -12,55 +10,24 @@ import {
   finishJob,
   handBack,
   heartbeat,
-  initQueue,
   promoteDue,
   reclaimStalled,
   resignLeadership,
   retryDead,
   toRecord,
-  type EncodedJob,
-  type FetchedJob,
-  type HeldJob,
   type QueueContext,
 } from '@streamjobs/core';
-import { OpenResources, connection, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, waitUntil } from '@streamjobs/testing';
+import { NORMAL, add, fetchOne, hash, held, job, setUpContext } from './support/script-harness.js';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
 
 const QUEUE = 'scripts';
 const LOW = 3;
-const NORMAL = 2;
 
-async function setUp(): Promise<QueueContext> {
-  const conn = RedisConnection.create(connection());
-  open.track(conn);
-  const keys = new QueueKeys(testPrefix('scripts'), QUEUE);
-  const tiers = await initQueue(conn, keys, undefined);
-  return { connection: conn, keys, tiers, maxEvents: 1_000 };
-}
-
-function job(id: string, extra: Partial<EncodedJob> = {}): EncodedJob {
-  return { id, name: 'test', dataJson: JSON.stringify({ id }), optsJson: '{"attempts":1}', tier: NORMAL, delay: 0, ...extra };
-}
-
-async function add(ctx: QueueContext, ...jobs: EncodedJob[]): Promise<void> {
-  const replies = await addJobs(ctx, jobs);
-  for (const reply of replies) expect(reply.created).toBe(true);
-}
-
-function held(fetched: FetchedJob): HeldJob {
-  return { id: fetched.id, tier: fetched.tier, entryId: fetched.entryId };
-}
-
-async function fetchOne(ctx: QueueContext, consumer: string): Promise<FetchedJob> {
-  const reply = await fetchJobs(ctx, consumer, 1);
-  expect(reply.jobs).toHaveLength(1);
-  return reply.jobs[0]!;
-}
-
-async function hash(ctx: QueueContext, id: string): Promise<Record<string, string>> {
-  return toRecord(await ctx.connection.call<unknown[]>(['HGETALL', ctx.keys.job(id)]));
+function setUp(): Promise<QueueContext> {
+  return setUpContext(open, { label: 'scripts', queue: QUEUE, maxEvents: 1_000 });
 }
 
 /** Pending entries of a lane: [entryId, consumer, idleMs, deliveries]. */
