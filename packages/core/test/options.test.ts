@@ -2,7 +2,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   DEFAULT_TIERS,
-  InvalidOptionsError,
   PayloadTooLargeError,
   SerializationError,
   StreamJobsError,
@@ -17,30 +16,13 @@ import {
   type BackoffOptions,
   type JobOptions,
 } from '@streamjobs/core';
+import { expectInvalid } from './support/expect-invalid.js';
 
 const TIERS = DEFAULT_TIERS;
 const NORMAL = 2;
 
 function resolve(opts: unknown, defaults: JobOptions = {}) {
   return resolveJobOptions(opts as JobOptions, defaults, TIERS, NORMAL);
-}
-
-/** Asserts `fn` throws an InvalidOptionsError naming `option`. */
-function expectInvalid(fn: () => unknown, option: string): InvalidOptionsError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(InvalidOptionsError);
-  expect(caught).toBeInstanceOf(StreamJobsError);
-  const error = caught as InvalidOptionsError;
-  expect(error.code).toBe('ERR_INVALID_OPTIONS');
-  expect(error.option).toBe(option);
-  expect(error.name).toBe('InvalidOptionsError');
-  expect(error.message).toContain(option);
-  return error;
 }
 
 function expectThrown<E>(fn: () => unknown, type: new (...args: any[]) => E): E {

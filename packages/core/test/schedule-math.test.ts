@@ -4,9 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   DEFAULT_MAX_CATCH_UP,
-  InvalidOptionsError,
   ROUND_CHUNK,
-  StreamJobsError,
   countOccurrences,
   firstOccurrence,
   nextOccurrence,
@@ -18,6 +16,7 @@ import {
   type ScheduleSpec,
   type ScheduleState,
 } from '@streamjobs/core';
+import { expectInvalid } from './support/expect-invalid.js';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
@@ -34,24 +33,6 @@ const iso = (ms: number | undefined): string | undefined => (ms === undefined ? 
 
 /** The fixed "definition time" of most schedules below. */
 const t0 = at('2026-01-01T00:00:00Z');
-
-/** Asserts `fn` throws an InvalidOptionsError naming `option`, and returns it. */
-function expectInvalid(fn: () => unknown, option: string, message?: RegExp | string): InvalidOptionsError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(InvalidOptionsError);
-  expect(caught).toBeInstanceOf(StreamJobsError);
-  const error = caught as InvalidOptionsError;
-  expect(error.code).toBe('ERR_INVALID_OPTIONS');
-  expect(error.option).toBe(option);
-  expect(error.message).toContain(`"${option}"`);
-  if (message !== undefined) expect(error.message).toMatch(message);
-  return error;
-}
 
 const spec = (s: ScheduleSpec): NormalizedSpec => normalizeSpec(s);
 
