@@ -4,6 +4,7 @@ export * from './connection.js';
 export * from './logger.js';
 export * from './events.js';
 export * from './queue.js';
+export * from './inspect.js';
 export * from './job/types.js';
 export * from './job/options.js';
 export * from './job/codec.js';

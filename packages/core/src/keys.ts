@@ -61,6 +61,11 @@ export class QueueKeys {
     return `${this.base}dead`;
   }
 
+  /** Present while the queue is paused: workers start no new job (see `Queue.pause`). */
+  get paused(): string {
+    return `${this.base}paused`;
+  }
+
   /** Capped stream of job events, readable from any process. */
   get events(): string {
     return `${this.base}events`;

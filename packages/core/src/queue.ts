@@ -2,6 +2,7 @@ import { nanoid } from 'nanoid';
 import { RedisConnection, type ConnectionOptions } from './connection.js';
 import { ClosedError, InvalidOptionsError, JobNotFoundError, WaitTimeoutError } from './errors.js';
 import { lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
+import { isQueuePaused, pauseQueue, resumeQueue } from './inspect.js';
 import { JobWaiter } from './job-waiter.js';
 import { decodeJob, jobFromFinalEvent, toRecord } from './job/codec.js';
 import {
@@ -344,6 +345,28 @@ export class Queue {
       throw new InvalidOptionsError('id', `${id} is an unreadable stream entry, not a job: there is nothing to retry`);
     }
     return reply === 'requeued';
+  }
+
+  /**
+   * Pauses the queue: no worker starts a new job until `resume()`. Running
+   * jobs finish, and delayed jobs still become due (and wait). Resolves false
+   * when it was paused already.
+   */
+  async pause(): Promise<boolean> {
+    this.assertOpen();
+    await this.init();
+    return pauseQueue(this.connection, this.keys);
+  }
+
+  /** Lets workers start jobs again. Resolves false when the queue was not paused. */
+  async resume(): Promise<boolean> {
+    this.assertOpen();
+    return resumeQueue(this.connection, this.keys);
+  }
+
+  async isPaused(): Promise<boolean> {
+    this.assertOpen();
+    return isQueuePaused(this.connection, this.keys);
   }
 
   /** Events after `afterId` (default: from the oldest retained), at most `count`. */

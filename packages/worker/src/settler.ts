@@ -15,6 +15,8 @@ import type { RunningJobs } from './running-jobs.js';
 /** Outcomes per round at most; the rest go in the next. */
 const MAX_BATCH = 500;
 const MAX_ROUNDS_IN_FLIGHT = 2;
+/** How often a worker of a paused queue asks again (ms): it claims nothing, and does not spin. */
+const PAUSED_RECHECK_MS = 1_000;
 
 interface PendingOutcome {
   job: HeldJob;
@@ -97,10 +99,11 @@ export class Settler {
     let idleAfter: readonly string[] | undefined; // the last round found nothing to do
     let errorWait = 100;
     let pauseUntil = 0;
+    let claimNothingUntil = 0; // the queue is paused
     while (!state.done() || this.pending.length > 0 || rounds.size > 0) {
       const batchSize = Math.min(this.pending.length, MAX_BATCH);
       // slots free once this round and those in flight are recorded, minus what those claim
-      const free = state.fetching()
+      const free = state.fetching() && Date.now() >= claimNothingUntil
         ? this.options.concurrency - (this.running.size - this.recording - batchSize) - this.claiming
         : 0;
       const hasWork = batchSize > 0 || (free > 0 && idleAfter === undefined);
@@ -111,7 +114,7 @@ export class Settler {
           await this.waitForWork(idleAfter);
           idleAfter = undefined;
         } else {
-          await this.wake.sleep(Math.max(1, Math.min(1_000, pauseUntil - Date.now())));
+          await this.wake.sleep(Math.max(1, Math.min(1_000, Math.max(pauseUntil, claimNothingUntil) - Date.now())));
         }
         continue;
       }
@@ -125,6 +128,7 @@ export class Settler {
           batch.forEach((pending, index) => pending.resolve(reply.replies[index]!));
           for (const job of reply.jobs) start(job);
           idleAfter = reply.lastIds && batch.length === 0 ? reply.lastIds : undefined;
+          if (reply.paused) claimNothingUntil = Date.now() + PAUSED_RECHECK_MS;
         },
         (err: unknown) => {
           this.giveBack(batch, err);

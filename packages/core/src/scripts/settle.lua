@@ -23,7 +23,8 @@ Reply:   {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           1, {{entryId, tier, jobId, {checkpoint hash}, {field, value, ...}}, ...}}
          with the started jobs' hashes (as stored before they started) and saved
          checkpoints and steps; or {..., now, 0, lastDeliveredId per tier} when
-         nothing was waiting, for the worker to block on entries after those ids.
+         nothing was waiting, for the worker to block on entries after those ids;
+         or {..., now, "paused"} when the queue is paused (nothing claimed).
 Guarantees:
 - Outcomes: the owner check, XACK, XDEL and the next state in one step, so an
   attempt's outcome is recorded at most once, a fenced-off worker's late
@@ -131,6 +132,10 @@ for lane, entryIds in pairs(done) do
 end
 reply[#reply + 1] = now
 if remaining <= 0 then return reply end
+if redis.call('EXISTS', base .. 'paused') == 1 then
+  reply[#reply + 1] = 'paused'
+  return reply
+end
 
 local function field(fields, name)
   if type(fields) ~= 'table' then return nil end

@@ -51,6 +51,8 @@ export interface SettleReply {
   jobs: FetchedJob[];
   /** Set when nothing was waiting: block on the tier streams after these ids. */
   lastIds?: string[];
+  /** Set when the queue is paused: nothing was claimed. */
+  paused?: true;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function settle(
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
   const now = String(reply[outcomes.length]);
   if (reply.length === outcomes.length + 1) return { replies, jobs: [] };
+  if (reply[outcomes.length + 1] === 'paused') return { replies, jobs: [], paused: true };
   const found = Number(reply[outcomes.length + 1]);
   const payload = reply[outcomes.length + 2] as unknown[];
   if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
