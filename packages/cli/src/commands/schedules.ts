@@ -18,6 +18,8 @@ export const schedulesCommand: Command = {
       const columns: Column<ScheduleInfo>[] = [
         { header: 'id', value: (info) => info.id },
         { header: 'spec', value: describeSpec },
+        { header: 'catch-up', value: (info) => info.spec.catchUp },
+        { header: 'overlap', value: (info) => info.spec.overlap },
         { header: 'next run', value: (info) => at(info.nextRunAt) },
         { header: 'last run', value: (info) => at(info.lastRunAt) },
         { header: 'runs', value: (info) => String(info.runs), align: 'right' },
@@ -31,8 +33,7 @@ export const schedulesCommand: Command = {
 };
 
 function describeSpec({ spec }: ScheduleInfo): string {
-  const when = spec.cron === undefined ? `every ${formatDuration(spec.every ?? 0)}` : `cron ${spec.cron}${spec.tz ? ` ${spec.tz}` : ''}`;
-  return `${when}, catch-up ${spec.catchUp}, overlap ${spec.overlap}`;
+  return spec.cron === undefined ? `every ${formatDuration(spec.every ?? 0)}` : `cron ${spec.cron}${spec.tz ? ` ${spec.tz}` : ''}`;
 }
 
 /** UTC to the second: enough for a table (the JSON has the exact ms). */
