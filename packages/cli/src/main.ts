@@ -5,8 +5,6 @@ import type { Command, Input } from './commands/command.js';
 import { CliError, UsageError } from './errors.js';
 import { Session, type Target } from './session.js';
 
-export { COMMANDS } from './commands/index.js';
-
 /** Where the CLI writes, and the environment it reads (a test passes its own). */
 export interface Io {
   stdout(text: string): void;
@@ -53,17 +51,19 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return fail(io, err);
   }
   const { command, input } = parsed;
-  if (input.options.help || !command) {
-    const text = command ? commandUsage(command) : usage();
-    if (command || input.options.help) io.stdout(text);
-    else io.stderr(text);
-    return command || input.options.help ? 0 : 2;
+  if (input.options.help) {
+    io.stdout(command ? commandUsage(command) : usage());
+    return 0;
+  }
+  if (!command) {
+    io.stderr(usage());
+    return 2;
   }
   let session: Session | undefined;
   try {
-    const target = targetOf(input, io.env);
-    session = await Session.open(target);
-    const output = await command.run(session, input);
+    const args: unknown = command.parse(input);
+    session = await Session.open(targetOf(input, io.env));
+    const output = await command.run(session, args);
     io.stdout(input.options.json ? JSON.stringify(output.data, null, 2) : output.text);
     if (output.failure) {
       io.stderr(`streamjobs ${command.name}: ${output.failure}`);

@@ -96,6 +96,12 @@ describe('the command line', () => {
     expect(run.stderr).toMatch(message);
   });
 
+  it('is checked before connecting', async () => {
+    const run = await runCli(['jobs', 'known', '--state', 'done', '--redis', `redis://127.0.0.1:${closedPort}`]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^streamjobs jobs: --state must be one of/);
+  });
+
   it('prints help on --help', async () => {
     const [all, jobs] = await Promise.all([runCli(['--help']), runCli(['jobs', '--help'])]);
     expect(all.code).toBe(0);

@@ -9,16 +9,17 @@ interface CancelRow {
   state: JobState | null;
 }
 
-export const cancelCommand: Command = {
+export const cancelCommand: Command<{ queue: string; ids: string[]; reason: string | undefined }> = {
   name: 'cancel',
   usage: '<queue> <id...>',
   summary: 'cancel jobs in any state: waiting and delayed ones never start, running ones are aborted',
   options: { '--reason <text>': 'why, stored with the job and given to its handler' },
-  async run(session, input) {
-    const name = positional(input, 0, 'queue');
+  parse(input) {
+    const queue = positional(input, 0, 'queue');
     positional(input, 1, 'id');
-    const ids = input.positionals.slice(1);
-    const reason = stringOption(input, 'reason');
+    return { queue, ids: input.positionals.slice(1), reason: stringOption(input, 'reason') };
+  },
+  async run(session, { queue: name, ids, reason }) {
     return session.withQueue(name, async ({ queue }) => {
       const canceled = await queue.cancel(ids, { by: 'cli', ...(reason === undefined ? {} : { reason }) });
       const after = await Promise.all(ids.map((id) => queue.getJob(id)));

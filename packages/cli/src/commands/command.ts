@@ -15,14 +15,26 @@ export interface Input {
   options: Record<string, string | boolean | undefined>;
 }
 
-export interface Command {
+/**
+ * One command: `parse` checks its command line (a `UsageError` when wrong)
+ * before anything connects to Redis, `run` does the work.
+ */
+export interface Command<Args = any> {
   name: string;
   /** Positional arguments as shown in the usage, e.g. `<queue> <id...>`. */
   usage: string;
   summary: string;
   /** Options of this command besides the global ones, as shown in the usage. */
   options?: Record<string, string>;
-  run(session: Session, input: Input): Promise<Output>;
+  parse(input: Input): Args;
+  run(session: Session, args: Args): Promise<Output>;
+}
+
+/** A command taking just `<queue>`. */
+export function queueOnly(input: Input): { queue: string } {
+  const queue = positional(input, 0, 'queue');
+  noMorePositionals(input, 1);
+  return { queue };
 }
 
 /** The positional at `index`, or a usage error naming it. */

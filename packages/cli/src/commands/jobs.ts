@@ -1,4 +1,4 @@
-import { jobIdsInState, type Job, type JobState } from '@streamjobs/core';
+import { jobIdsInState, type Job, type JobState, type Page } from '@streamjobs/core';
 import { CliError, UsageError } from '../errors.js';
 import { renderFields, renderTable, type Column } from '../format/table.js';
 import { formatInstant, formatRelative } from '../format/time.js';
@@ -16,7 +16,7 @@ const WHEN: Record<JobState, [string, (job: Job) => number | undefined]> = {
   canceled: ['finished', (job) => job.finishedAt],
 };
 
-export const jobsCommand: Command = {
+export const jobsCommand: Command<{ queue: string; state: JobState; page: Page }> = {
   name: 'jobs',
   usage: '<queue>',
   summary: 'list jobs in one state: waiting and active in start order, delayed soonest first, the rest newest first',
@@ -25,12 +25,15 @@ export const jobsCommand: Command = {
     '--count <n>': 'how many (default 20, at most 1000)',
     '--offset <n>': 'skip the first n (default 0)',
   },
-  async run(session, input) {
-    const name = positional(input, 0, 'queue');
+  parse(input) {
+    const queue = positional(input, 0, 'queue');
     noMorePositionals(input, 1);
     const state = (stringOption(input, 'state') ?? 'waiting') as JobState;
     if (!STATES.includes(state)) throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${state}")`);
     const page = { offset: integerOption(input, 'offset', 0), count: integerOption(input, 'count', 20, { min: 1, max: 1000 }) };
+    return { queue, state, page };
+  },
+  async run(session, { queue: name, state, page }) {
     return session.withQueue(name, async ({ queue, ctx }) => {
       const ids = await jobIdsInState(ctx, state, page);
       // a job can be removed (retention) between the listing and the read
@@ -52,14 +55,17 @@ export const jobsCommand: Command = {
   },
 };
 
-export const jobCommand: Command = {
+export const jobCommand: Command<{ queue: string; id: string }> = {
   name: 'job',
   usage: '<queue> <id>',
   summary: 'one job in full: state, times, data, result, checkpoint, error and stack',
-  async run(session, input) {
-    const name = positional(input, 0, 'queue');
+  parse(input) {
+    const queue = positional(input, 0, 'queue');
     const id = positional(input, 1, 'id');
     noMorePositionals(input, 2);
+    return { queue, id };
+  },
+  async run(session, { queue: name, id }) {
     return session.withQueue(name, async ({ queue }) => {
       const job = await queue.getJob(id);
       if (!job) throw new CliError(`job "${id}" not found in queue "${name}" (never added, or removed by its retention)`);

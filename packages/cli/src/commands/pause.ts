@@ -1,7 +1,7 @@
-import { noMorePositionals, positional, type Command } from './command.js';
+import { queueOnly, type Command } from './command.js';
 
 /** `pause` and `resume`: the same shape, opposite flags. */
-function pauseCommand(name: 'pause' | 'resume'): Command {
+function pauseCommand(name: 'pause' | 'resume'): Command<{ queue: string }> {
   const pausing = name === 'pause';
   return {
     name,
@@ -9,9 +9,8 @@ function pauseCommand(name: 'pause' | 'resume'): Command {
     summary: pausing
       ? 'pause a queue: workers start no new job (running ones finish)'
       : 'resume a paused queue: workers start jobs again',
-    async run(session, input) {
-      const queueName = positional(input, 0, 'queue');
-      noMorePositionals(input, 1);
+    parse: queueOnly,
+    async run(session, { queue: queueName }) {
       return session.withQueue(queueName, async ({ queue }) => {
         const changed = await (pausing ? queue.pause() : queue.resume());
         return { data: { queue: queueName, paused: pausing, changed }, text: message(queueName, pausing, changed) };

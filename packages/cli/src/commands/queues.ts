@@ -19,12 +19,12 @@ const COLUMNS: Column<QueueRow>[] = [
   ...(['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled'] as const).map(count),
 ];
 
-export const queuesCommand: Command = {
+export const queuesCommand: Command<void> = {
   name: 'queues',
   usage: '',
   summary: 'list the queues under the prefix, with their job counts',
-  async run(session, input) {
-    noMorePositionals(input, 0);
+  parse: (input) => noMorePositionals(input, 0),
+  async run(session) {
     const rows: QueueRow[] = [];
     for (const name of await session.queueNames()) {
       rows.push(

@@ -11,16 +11,19 @@ interface RetryRow {
 /** Dead letters are read in pages of this many for `--all`. */
 const PAGE = 500;
 
-export const retryCommand: Command = {
+export const retryCommand: Command<{ queue: string; all: boolean; named: string[] }> = {
   name: 'retry',
   usage: '<queue> (<id...> | --all)',
   summary: 'run dead-lettered (failed) jobs again, with fresh attempts',
   options: { '--all': 'every dead-lettered job of the queue, oldest first' },
-  async run(session, input) {
-    const name = positional(input, 0, 'queue');
+  parse(input) {
+    const queue = positional(input, 0, 'queue');
     const all = input.options.all === true;
     const named = input.positionals.slice(1);
     if (all === named.length > 0) throw new UsageError('give the ids of the jobs to retry, or --all (not both)');
+    return { queue, all, named };
+  },
+  async run(session, { queue: name, all, named }) {
     return session.withQueue(name, async ({ queue }) => {
       const ids = all ? await allDeadLetterIds(queue) : named;
       const rows: RetryRow[] = [];

@@ -1,15 +1,14 @@
 import type { ScheduleInfo } from '@streamjobs/core';
 import { renderTable, type Column } from '../format/table.js';
 import { formatDuration, formatRelative } from '../format/time.js';
-import { noMorePositionals, positional, type Command } from './command.js';
+import { queueOnly, type Command } from './command.js';
 
-export const schedulesCommand: Command = {
+export const schedulesCommand: Command<{ queue: string }> = {
   name: 'schedules',
   usage: '<queue>',
   summary: 'repeat schedules: spec, next and last run, runs, missed and skipped occurrences',
-  async run(session, input) {
-    const name = positional(input, 0, 'queue');
-    noMorePositionals(input, 1);
+  parse: queueOnly,
+  async run(session, { queue: name }) {
     return session.withQueue(name, async ({ queue }) => {
       const schedules = await queue.schedules();
       if (schedules.length === 0) return { data: [], text: `no schedules in queue "${name}"` };

@@ -1,17 +1,16 @@
 import { activeByTier, completionRate, oldestWaiting } from '@streamjobs/core';
 import { renderFields, renderTable } from '../format/table.js';
 import { formatDuration } from '../format/time.js';
-import { noMorePositionals, positional, type Command } from './command.js';
+import { queueOnly, type Command } from './command.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled'] as const;
 
-export const statsCommand: Command = {
+export const statsCommand: Command<{ queue: string }> = {
   name: 'stats',
   usage: '<queue>',
   summary: 'jobs per state and tier, throughput, age of the oldest waiting job',
-  async run(session, input) {
-    const name = positional(input, 0, 'queue');
-    noMorePositionals(input, 1);
+  parse: queueOnly,
+  async run(session, { queue: name }) {
     return session.withQueue(name, async ({ queue, ctx }) => {
       const now = await session.now();
       const [{ waitingByTier, ...counts }, active, paused, throughput, oldest] = await Promise.all([
