@@ -26,7 +26,7 @@ end
 local reply = {
   waiting, active,
   redis.call('ZCARD', base .. 'delayed'),
-  redis.call('ZCARD', base .. 'completed'),
+  redis.call('LLEN', base .. 'completed'),
   redis.call('ZCARD', base .. 'dead'),
   redis.call('ZCARD', base .. 'canceled'),
 }
