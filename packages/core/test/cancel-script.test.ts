@@ -27,6 +27,7 @@ import {
 import {
   OpenResources,
   connection,
+  liveStreamEntries,
   testPrefix,
   waitUntil,
 } from '@streamjobs/testing';
@@ -42,8 +43,8 @@ function setUp(): Promise<QueueContext> {
 }
 
 async function streamEntries(ctx: QueueContext, tier = NORMAL): Promise<{ id: string; jobId: string }[]> {
-  const entries = await ctx.connection.call<unknown[][]>(['XRANGE', ctx.keys.lane(tier), '-', '+']);
-  return entries.map((entry) => ({ id: String(entry[0]), jobId: toRecord(entry[1] as unknown[]).j ?? '' }));
+  const entries = await liveStreamEntries((args) => ctx.connection.call(args), ctx.keys.lane(tier));
+  return entries.map((entry) => ({ id: entry.id, jobId: entry.fields.j ?? '' }));
 }
 
 async function pendingCount(ctx: QueueContext, tier = NORMAL): Promise<number> {

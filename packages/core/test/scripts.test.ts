@@ -17,7 +17,7 @@ import {
   toRecord,
   type QueueContext,
 } from '@streamjobs/core';
-import { OpenResources, waitUntil } from '@streamjobs/testing';
+import { OpenResources, liveStreamEntries, waitUntil } from '@streamjobs/testing';
 import { NORMAL, add, fetchOne, hash, held, job, readerView, setUpContext } from './support/script-harness.js';
 
 const open = new OpenResources();
@@ -43,8 +43,7 @@ async function totalPending(ctx: QueueContext): Promise<number> {
 }
 
 async function streamIds(ctx: QueueContext, key: string): Promise<string[]> {
-  const entries = await ctx.connection.call<unknown[][]>(['XRANGE', key, '-', '+']);
-  return entries.map((entry) => String(entry[0]));
+  return (await liveStreamEntries((args) => ctx.connection.call(args), key)).map((entry) => entry.id);
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   type QueueEvent,
 } from '@streamjobs/core';
 import { Worker, type Handler, type WorkerOptions } from '@streamjobs/worker';
-import { OpenResources, connection, nextEvent, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, connection, liveStreamEntries, nextEvent, testPrefix, waitUntil } from '@streamjobs/testing';
 
 const open = new OpenResources();
 let redis: RedisConnection;
@@ -82,8 +82,8 @@ function eventsByJob(events: QueueEvent[]): Map<string, QueueEvent[]> {
 
 /** Job ids of the entries in a tier stream. */
 async function streamJobIds(queue: Queue, tier = NORMAL): Promise<string[]> {
-  const entries = await redis.call<unknown[][]>(['XRANGE', queue.keys.lane(tier), '-', '+']);
-  return entries.map((entry) => toRecord(entry[1] as unknown[]).j ?? '');
+  const entries = await liveStreamEntries((args) => redis.call(args), queue.keys.lane(tier));
+  return entries.map((entry) => entry.fields.j ?? '');
 }
 
 async function jobHash(queue: Queue, id: string): Promise<Record<string, string>> {

@@ -30,9 +30,12 @@ Guarantees:
 - A running job is its stream entry, delivered and not yet acknowledged: the
   job hash says "waiting" with that entry until an outcome is recorded, and
   the entry id is the attempt's fencing token: the attempt is this worker's
-  while the entry is pending for its consumer (reclaim, cancel and hand-back
-  acknowledge the entries they take).
-- Outcomes: the ownership check, XACK, XDEL and the next state in one step, so
+  while the entry is pending (reclaim, cancel and hand-back acknowledge the
+  entries they take, and change the hash).
+- Acknowledged entries leave the stream by whole nodes (XTRIM MINID ~), never
+  past the oldest pending one; readers count waiting entries after the group's
+  last delivered id.
+- Outcomes: the ownership check, XACK and the next state in one step, so
   an attempt's outcome is recorded at most once, a fenced-off worker's late
   outcome is never stored ("lost"), and an acknowledged job is always in a
   stream, the delayed set or a final state. A job canceled while this worker
@@ -109,10 +112,32 @@ local function trimCompleted(keepCount, keepAge)
   end
 end
 
--- Which finished attempts this worker still holds (the entries pending for its
--- consumer, per lane); then every entry is acknowledged and deleted (those not
--- held already are, by whoever took them).
-local held = {}
+-- Stream ids compare as (ms, seq) pairs.
+local function idParts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+-- Acknowledged entries are not deleted one by one (XDEL seeks each in its
+-- node); they are trimmed by whole nodes from the head of the stream, up to the
+-- oldest entry still pending, or past `newest` (an entry just acknowledged)
+-- when nothing is: entries up to there were all delivered, so all acknowledged.
+local function trimAcknowledged(lane, newest)
+  local summary = redis.call('XPENDING', lane, group)
+  local minId = summary[1] > 0 and summary[2] or nil
+  if not minId then
+    local ms, seq = idParts(newest)
+    minId = ms .. '-' .. (seq + 1)
+  end
+  redis.call('XTRIM', lane, 'MINID', '~', minId)
+end
+
+-- Which finished attempts this worker still held: XACK acknowledges the
+-- entries still pending, and when it acknowledged all of a lane's (nearly
+-- always), all were this worker's (a worker only presents entries delivered
+-- to it). Otherwise the job hash tells, per job: an entry another script took
+-- (reclaim, hand-back, cancel) is no longer the hash's waiting entry.
+local held, check = {}, {}
 if outcomes > 0 then
   local perLane = {}
   for i = 0, outcomes - 1 do
@@ -122,11 +147,14 @@ if outcomes > 0 then
     table.insert(perLane[lane], ARGV[a + 2])
   end
   for lane, entryIds in pairs(perLane) do
-    for _, pending in ipairs(redis.call('XPENDING', KEYS[lane], group, '-', '+', 1000000, consumer)) do
-      held[pending[1]] = true
+    local acked = redis.call('XACK', KEYS[lane], group, unpack(entryIds))
+    local newest, newestMs, newestSeq = nil, -1, -1
+    for _, entryId in ipairs(entryIds) do
+      if acked == #entryIds then held[entryId] = true else check[entryId] = true end
+      local ms, seq = idParts(entryId)
+      if ms > newestMs or (ms == newestMs and seq > newestSeq) then newest, newestMs, newestSeq = entryId, ms, seq end
     end
-    redis.call('XACK', KEYS[lane], group, unpack(entryIds))
-    redis.call('XDEL', KEYS[lane], unpack(entryIds))
+    if acked > 0 then trimAcknowledged(KEYS[lane], newest) end
   end
 end
 
@@ -189,6 +217,10 @@ local reply = {}
 for i = 0, outcomes - 1 do
   local a = 7 + i * OUTCOME_ARGS
   local jobId, entryId, outcome, value = ARGV[a], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  if check[entryId] then
+    local job = redis.call('HMGET', base .. 'job:' .. jobId, 'state', 'entry')
+    held[entryId] = job[1] == 'waiting' and job[2] == entryId
+  end
   if held[entryId] then
     reply[#reply + 1] = finish(jobId, tonumber(ARGV[a + 1]), outcome, value, ARGV[a + 5], tonumber(ARGV[a + 6]),
       tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]), ARGV[a + 9])
