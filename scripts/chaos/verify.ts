@@ -1,7 +1,7 @@
 /**
  * The checks at the end of a chaos run, on what Redis holds: the job hashes,
  * the schedule, and the handler's own record of every start
- * (`<recordKey>:runs`, `<jobId>|<attempt>|<pid>`, see fixtures/chaos-worker.ts).
+ * (`<recordKey>:runs`, see ChaosWorkerConfig in packages/testing).
  */
 import type { Queue, RedisConnection } from '@streamjobs/core';
 import { parseRunRecord, type RunRecord } from '@streamjobs/testing';
@@ -187,22 +187,23 @@ class Violations {
 
 async function readRuns(redis: RedisConnection, key: string): Promise<RunRecord[]> {
   const records: RunRecord[] = [];
-  const chunk = 10_000;
-  for (let start = 0; ; start += chunk) {
-    const lines = await redis.call<string[]>(['LRANGE', key, start, start + chunk - 1]);
-    records.push(...lines.map(parseRunRecord));
-    if (lines.length < chunk) return records;
-  }
+  let cursor = '0';
+  do {
+    const [next, flat] = await redis.call<[string, string[]]>(['HSCAN', key, cursor, 'COUNT', 1_000]);
+    cursor = String(next);
+    for (let i = 0; i < flat.length; i += 2) records.push(parseRunRecord(flat[i]!, flat[i + 1]!));
+  } while (cursor !== '0');
+  return records;
 }
 
-/** `<id>|<attempt>` → the pids that started that attempt, in order. */
+/** `<id>|<attempt>` → the pids that started that attempt, in the order they started. */
 function groupRuns(records: readonly RunRecord[]): Map<string, number[]> {
-  const runs = new Map<string, number[]>();
-  for (const { id, attempt, pid } of records) {
-    const key = `${id}|${attempt}`;
-    runs.set(key, [...(runs.get(key) ?? []), pid]);
+  const runs = new Map<string, RunRecord[]>();
+  for (const record of records) {
+    const key = `${record.id}|${record.attempt}`;
+    runs.set(key, [...(runs.get(key) ?? []), record]);
   }
-  return runs;
+  return new Map([...runs].map(([key, starts]) => [key, starts.sort((a, b) => a.at - b.at).map((start) => start.pid)]));
 }
 
 async function readJobs(redis: RedisConnection, queue: Queue, ids: readonly string[]): Promise<Map<string, StoredJob>> {
