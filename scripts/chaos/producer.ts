@@ -2,6 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionError, type Queue } from '@streamjobs/core';
 import type { PlannedJob } from './plan.js';
 
+export interface CancelAnswer {
+  canceled: boolean;
+  /** When `cancel()` resolved (epoch ms). */
+  at: number;
+}
+
 const BATCH = 500;
 /** Consecutive failed attempts at one batch before the run gives up. */
 const MAX_ADD_FAILURES = 50;
@@ -16,8 +22,8 @@ const MAX_ADD_FAILURES = 50;
 export class Producer {
   /** Jobs whose add resolved, by id. */
   readonly acked = new Map<string, PlannedJob>();
-  /** What `cancel()` answered, by id: true when that call canceled the job. */
-  readonly cancelAnswers = new Map<string, boolean>();
+  /** What `cancel()` answered (true: this call canceled the job), and when it did, by id. */
+  readonly cancelAnswers = new Map<string, CancelAnswer>();
   addRetries = 0;
 
   constructor(private readonly queue: Queue) {}
@@ -60,6 +66,7 @@ export class Producer {
 
   private async cancelLater(id: string, afterMs: number): Promise<void> {
     await sleep(afterMs);
-    this.cancelAnswers.set(id, await this.queue.cancel(id, { reason: 'chaos', by: 'chaos' }));
+    const canceled = await this.queue.cancel(id, { reason: 'chaos', by: 'chaos' });
+    this.cancelAnswers.set(id, { canceled, at: Date.now() });
   }
 }

@@ -90,7 +90,8 @@ function report({ figures: f, violations, leaderTakeoversMs, chaosMs, drainMs, w
   );
   say(
     `  canceled      ${n(f.cancel.canceled)} by cancel() (${n(f.cancel.beforeStart)} before starting, ${n(f.cancel.afterStart)} after), ` +
-      `${n(f.cancel.completedAfterCancel)} completed anyway; ${n(f.cancel.alreadyFinal)} cancel() calls found the job already completed`,
+      `${n(f.cancel.startedLater)} started later, ${n(f.cancel.completedAfterCancel)} completed anyway; ` +
+      `${n(f.cancel.alreadyFinal)} cancel() calls found the job already completed`,
   );
   say(`  retried       ${n(f.retried)} jobs failed their first attempt on purpose and completed on the second`);
   say(`  time          chaos ${(chaosMs / 1_000).toFixed(1)} s, then ${(drainMs / 1_000).toFixed(1)} s until every job was final`);

@@ -6,6 +6,14 @@
 import type { Queue, RedisConnection } from '@streamjobs/core';
 import { parseRunRecord, type RunRecord } from '@streamjobs/testing';
 import type { PlannedJob } from './plan.js';
+import type { CancelAnswer } from './producer.js';
+
+/**
+ * A start this long after `cancel()` resolved means the job was handed to a
+ * worker after it was canceled. (A job handed over just before its cancel
+ * starts within milliseconds; the signal of one that runs on is aborted.)
+ */
+const START_AFTER_CANCEL_MARGIN_MS = 2_000;
 
 export interface VerifyInput {
   redis: RedisConnection;
@@ -13,7 +21,7 @@ export interface VerifyInput {
   recordKey: string;
   planned: number;
   acked: ReadonlyMap<string, PlannedJob>;
-  cancelAnswers: ReadonlyMap<string, boolean>;
+  cancelAnswers: ReadonlyMap<string, CancelAnswer>;
   schedule: { id: string; expected: readonly number[] };
   killedWorkerPids: readonly number[];
   leaderKills: number;
@@ -28,7 +36,7 @@ export interface ChaosFigures {
   /** Reclaims recorded on the jobs (`stalls`). */
   stalls: number;
   schedule: { expected: number; materialised: number; completed: number; missing: number; unexpected: number; missed: number };
-  cancel: { canceled: number; beforeStart: number; afterStart: number; completedAfterCancel: number; alreadyFinal: number };
+  cancel: { canceled: number; beforeStart: number; afterStart: number; startedLater: number; completedAfterCancel: number; alreadyFinal: number };
   /** Jobs that failed their first attempt on purpose and completed on the second. */
   retried: number;
 }
@@ -54,14 +62,15 @@ export async function verify(input: VerifyInput): Promise<Verdict> {
   const { redis, queue, acked, cancelAnswers, schedule } = input;
   const records = await readRuns(redis, `${input.recordKey}:runs`);
   const runs = groupRuns(records);
-  const started = new Set(records.map((record) => record.id));
+  const lastStart = new Map<string, number>();
+  for (const { id, at } of records) lastStart.set(id, Math.max(at, lastStart.get(id) ?? 0));
   const occurrenceIds = await scanOccurrences(redis, queue, schedule.id);
   const jobs = await readJobs(redis, queue, [...acked.keys(), ...occurrenceIds]);
   const runsOf = (id: string, attempt: number) => runs.get(`${id}|${attempt}`) ?? [];
 
   // Every acknowledged job is in its expected final state.
   const states = { completed: 0, canceled: 0, failed: 0, notFinal: 0, lost: 0 };
-  const cancel = { canceled: 0, beforeStart: 0, afterStart: 0, completedAfterCancel: 0, alreadyFinal: 0 };
+  const cancel = { canceled: 0, beforeStart: 0, afterStart: 0, startedLater: 0, completedAfterCancel: 0, alreadyFinal: 0 };
   let retried = 0;
   for (const [id, plan] of acked) {
     const job = jobs.get(id)!;
@@ -77,15 +86,20 @@ export async function verify(input: VerifyInput): Promise<Verdict> {
       continue;
     }
     states[job.state as 'completed' | 'canceled' | 'failed']++;
-    if (answer === true) {
+    if (answer?.canceled) {
       cancel.canceled++;
-      if (started.has(id)) cancel.afterStart++;
-      else cancel.beforeStart++;
+      const startedAt = lastStart.get(id);
+      if (startedAt === undefined) cancel.beforeStart++;
+      else cancel.afterStart++;
+      if (startedAt !== undefined && startedAt > answer.at + START_AFTER_CANCEL_MARGIN_MS) {
+        cancel.startedLater++;
+        violations.add('started after it was canceled', `${id} (${startedAt - answer.at} ms after)`);
+      }
       if (job.state === 'completed') cancel.completedAfterCancel++;
       if (job.state !== 'canceled') violations.add('canceled by cancel() but did not end canceled', `${id} (${job.state})`);
       continue;
     }
-    if (answer === false) cancel.alreadyFinal++;
+    if (answer) cancel.alreadyFinal++;
     if (job.state !== 'completed') {
       violations.add('did not complete', `${id} (${job.state}${job.error ? `: ${job.error}` : ''})`);
       continue;

@@ -79,32 +79,46 @@ describe('chaos run (CI form)', () => {
     expect(f.schedule.expected).toBeGreaterThanOrEqual(20);
     expect(f.schedule).toMatchObject({ materialised: f.schedule.expected, completed: f.schedule.expected, missing: 0, unexpected: 0, missed: 0 });
     expect(f.cancel.canceled).toBeGreaterThan(0);
-    expect(f.cancel.completedAfterCancel).toBe(0);
+    expect(f.cancel).toMatchObject({ startedLater: 0, completedAfterCancel: 0 });
     expect(f.cancel.canceled).toBe(f.jobs.canceled);
     expect(f.retried).toBeGreaterThan(0);
   });
 
-  it('its checks report lost, unfinished and doubled jobs, and missing occurrences', async () => {
+  it('its checks report lost, unfinished, doubled and late-started canceled jobs, and missing occurrences', async () => {
     const prefix = testPrefix('chaos-verify');
     const queue = open.track(new Queue('chaos-verify', { connection: connection(), prefix }));
     const redis = RedisConnection.create(connection());
     open.track({ close: () => redis.close() });
     const recordKey = `${prefix}:records`;
     await queue.add('short', {}, { jobId: 'waiting' }); // no worker runs: it stays waiting
-    // two starts of the same attempt, in a process that was never killed
-    await redis.call(['HSET', `${recordKey}:runs`, 'waiting|1|a', '4242|1000', 'waiting|1|b', '4242|2000']);
+    await queue.add('short', {}, { jobId: 'canceled' });
+    expect(await queue.cancel('canceled')).toBe(true);
+    const canceledAt = Date.now();
+    await redis.call([
+      'HSET',
+      `${recordKey}:runs`,
+      // two starts of the same attempt, in a process that was never killed
+      'waiting|1|a',
+      '4242|1000',
+      'waiting|1|b',
+      '4242|2000',
+      // a start long after the job was canceled
+      'canceled|1|c',
+      `4242|${canceledAt + 10_000}`,
+    ]);
     const planned = (id: string): PlannedJob => ({ id, kind: 'short', data: {}, opts: { jobId: id }, addAt: 0 });
 
     const { violations } = await verify({
       redis,
       queue,
       recordKey,
-      planned: 2,
+      planned: 3,
       acked: new Map([
         ['waiting', planned('waiting')],
+        ['canceled', planned('canceled')],
         ['ghost', planned('ghost')], // acknowledged, never stored
       ]),
-      cancelAnswers: new Map(),
+      cancelAnswers: new Map([['canceled', { canceled: true, at: canceledAt }]]),
       schedule: { id: 'tick', expected: [1_000, 1_500] },
       killedWorkerPids: [],
       leaderKills: 0,
@@ -118,6 +132,7 @@ describe('chaos run (CI form)', () => {
         'schedule occurrence never materialised',
         'schedule missing',
         'ran twice without its process being killed',
+        'started after it was canceled',
         'more reruns than kills × concurrency',
         'jobs left unfinished in the queue',
       ]),
