@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisConnection } from '@streamjobs/core';
+import type { FixtureProcess } from '@streamjobs/testing';
 import type { Fleet } from './fleet.js';
+
+/** A scheduler fixture's instance id, from its `started <instanceId>` line. */
+function instanceOf(scheduler: FixtureProcess): string | undefined {
+  return scheduler.lines.find((line) => line.startsWith('started '))?.slice('started '.length);
+}
 
 export interface KillerOptions {
   /** Mean time between two worker kills (ms); each wait is ±25% of it. */
@@ -44,13 +50,24 @@ export class Killer {
 
   private async killLeaders(until: number): Promise<void> {
     while (await this.pause(this.options.leaderKillEveryMs, until)) {
-      const leader = await this.currentLeader();
-      const slot = leader && this.schedulers.members.findIndex((member) => member.lines.includes(`started ${leader.instance}`));
-      if (!leader || slot === undefined || slot < 0) continue; // between terms: try at the next turn
+      const slot = await this.leaderSlot(until);
+      if (slot === undefined) return;
+      const instance = instanceOf(this.schedulers.members[slot]!);
       const killedAt = Date.now();
       await this.schedulers.killAndReplace(slot);
-      this.leaderTakeoversMs.push(await this.takeover(leader.instance, killedAt));
+      this.leaderTakeoversMs.push(await this.takeover(instance, killedAt));
     }
+  }
+
+  /** The slot of the scheduler process that leads now; waits while there is none (between terms), until `until`. */
+  private async leaderSlot(until: number): Promise<number | undefined> {
+    while (Date.now() < until) {
+      const leader = await this.currentLeader();
+      const slot = leader ? this.schedulers.members.findIndex((member) => instanceOf(member) === leader.instance) : -1;
+      if (slot >= 0) return slot;
+      await sleep(50);
+    }
+    return undefined;
   }
 
   /** Waits about `meanMs`; false once `until` has passed. */
@@ -65,12 +82,13 @@ export class Killer {
     return value ? { instance: value.slice(0, value.lastIndexOf(':')) } : undefined;
   }
 
-  /** Ms from the kill until another instance holds the lock. */
-  private async takeover(killed: string, killedAt: number): Promise<number> {
-    for (;;) {
+  /** Ms from the kill until another instance holds the lock (given up after a minute: the figure shows it). */
+  private async takeover(killed: string | undefined, killedAt: number): Promise<number> {
+    while (Date.now() - killedAt < 60_000) {
       const leader = await this.currentLeader();
-      if (leader && leader.instance !== killed) return Date.now() - killedAt;
+      if (leader && leader.instance !== killed) break;
       await sleep(20);
     }
+    return Date.now() - killedAt;
   }
 }
