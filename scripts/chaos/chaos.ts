@@ -73,16 +73,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
     const chaosMs = options.seconds * 1_000;
     const plan = planJobs(options.jobs, chaosMs, options.seed);
-    const now = await serverTime(redis);
-    const startAt = now + 1_000;
-    const endAt = now + chaosMs - 1_000;
-    await queue.schedule(
-      SCHEDULE_ID,
-      { every: options.every, startAt, endAt, catchUp: 'all' },
-      { name: SCHEDULE_ID, data: { sleepMs: 5 }, opts: { priority: 'critical' } },
-    );
-    const expected = Array.from({ length: Math.floor((endAt - startAt) / options.every) + 1 }, (_, k) => startAt + k * options.every);
-
+    const expected = await scheduleTicks(queue, redis, options.every, chaosMs);
     const started = Date.now();
     const producer = new Producer(queue);
     const killer = new Killer(workers, schedulers, redis, {
@@ -91,14 +82,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       leaderKey: queue.keys.leader,
       random: mulberry32(options.seed ^ 0x5eed),
     });
-    const progress = setInterval(() => {
-      void queue.counts().then(
-        (counts) =>
-          log(
-            `  ${secondsSince(started)}  added ${producer.acked.size}/${options.jobs}  completed ${counts.completed}  ` +
-              `canceled ${counts.canceled}  killed ${killer.killedWorkerPids.length} workers, ${killer.leaderTakeoversMs.length} leaders`,
-          ),
-        () => undefined,
+    const progress = setInterval(async () => {
+      const counts = await queue.counts().catch(() => undefined);
+      if (!counts) return;
+      log(
+        `  ${secondsSince(started)}  added ${producer.acked.size}/${options.jobs}  completed ${counts.completed}  ` +
+          `canceled ${counts.canceled}  killed ${killer.killedWorkerPids.length} workers, ${killer.leaderTakeoversMs.length} leaders`,
       );
     }, 5_000);
     try {
@@ -137,6 +126,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await queue.close();
     redis.close();
   }
+}
+
+/**
+ * Defines the repeat schedule: every `every` ms from 1 s after now (Redis
+ * time) to 1 s before the chaos phase ends, catchUp 'all'. Returns the nominal
+ * times that must each run exactly once.
+ */
+async function scheduleTicks(queue: Queue, redis: RedisConnection, every: number, chaosMs: number): Promise<number[]> {
+  const now = await serverTime(redis);
+  const startAt = now + 1_000;
+  const endAt = now + chaosMs - 1_000;
+  await queue.schedule(
+    SCHEDULE_ID,
+    { every, startAt, endAt, catchUp: 'all' },
+    { name: SCHEDULE_ID, data: { sleepMs: 5 }, opts: { priority: 'critical' } },
+  );
+  return Array.from({ length: Math.floor((endAt - startAt) / every) + 1 }, (_, k) => startAt + k * every);
 }
 
 /** Waits until nothing is waiting, running or delayed and the schedule has ended (or the deadline passed). */
