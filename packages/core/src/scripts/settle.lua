@@ -37,7 +37,8 @@ Guarantees:
   last delivered id.
 - Outcomes: the ownership check, XACK and the next state in one step, so
   an attempt's outcome is recorded at most once, a fenced-off worker's late
-  outcome is never stored ("lost"), and an acknowledged job is always in a
+  outcome is never stored ("lost"), an outcome sent again after its reply was
+  lost gets the same answer and writes nothing, and an acknowledged job is always in a
   stream, the delayed set or a final state. A job canceled while this worker
   ran it keeps its state; its late outcome is discarded with a `job:discarded`
   event ("canceled").
@@ -160,14 +161,23 @@ end
 
 local completed, trims, listening = {}, {}, nil
 
+-- what an outcome of this attempt already recorded answered: its call's reply
+-- was lost (a cut connection) and the worker sent it again
+local REPLAYED = {completed = 'completed', failed = 'failed', delayed = 'retrying'}
+
 local function notHeld(jobId, entryId, outcome, value)
   local jobKey = base .. 'job:' .. jobId
   local job = redis.call('HMGET', jobKey, 'state', 'owner', 'entry')
-  if job[1] ~= 'canceled' or job[2] ~= consumer or job[3] ~= entryId then return 'lost' end
-  -- canceled while this attempt ran: the late outcome is discarded, and said so
-  redis.call('HDEL', jobKey, 'owner', 'entry')
-  event('job:discarded', jobId, 'outcome', outcome, 'error', outcome == 'failed' and value or '')
-  return 'canceled'
+  if job[3] ~= entryId then return 'lost' end
+  if job[1] == 'canceled' then
+    if not job[2] then return 'canceled' end -- the handler's own cancel, recorded already
+    if job[2] ~= consumer then return 'lost' end
+    -- canceled while this attempt ran: the late outcome is discarded, and said so
+    redis.call('HDEL', jobKey, 'owner', 'entry')
+    event('job:discarded', jobId, 'outcome', outcome, 'error', outcome == 'failed' and value or '')
+    return 'canceled'
+  end
+  return REPLAYED[job[1]] or 'lost'
 end
 
 local function finish(jobId, tier, outcome, value, extra, retryAt, keepCount, keepAge, startedAt)
