@@ -15,6 +15,7 @@ export * from './scripts/context.js';
 export * from './scripts/script.js';
 export * from './scripts/add.js';
 export * from './scripts/settle.js';
+export * from './scripts/get-job.js';
 export * from './scripts/heartbeat.js';
 export * from './scripts/handback.js';
 export * from './scripts/reclaim.js';

@@ -83,10 +83,6 @@ export async function jobIdsInState(ctx: QueueContext, state: JobState, page: Pa
  * ids in finish order (newest at the tail).
  */
 export async function completedIds(connection: RedisConnection, keys: QueueKeys, page: Page): Promise<string[]> {
-  // Until every queue has the list layout: the sorted set by finish time. Remove with that layout.
-  if (String(await connection.call(['TYPE', keys.completed])) === 'zset') {
-    return zrange(connection, keys.completed, page, 'newest');
-  }
   const ids = await connection.call<string[]>(['LRANGE', keys.completed, -(page.offset + page.count), -(page.offset + 1)]);
   return ids.map(String).reverse();
 }

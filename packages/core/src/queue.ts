@@ -1,7 +1,7 @@
 import { nanoid } from 'nanoid';
 import { RedisConnection, type ConnectionOptions } from './connection.js';
 import { ClosedError, InvalidOptionsError, JobNotFoundError, WaitTimeoutError } from './errors.js';
-import { lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
+import { EventInterest, lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
 import { isQueuePaused, pauseQueue, resumeQueue } from './inspect.js';
 import { JobWaiter } from './job-waiter.js';
 import { decodeJob, jobFromFinalEvent, toRecord } from './job/codec.js';
@@ -25,6 +25,7 @@ import { addJobs, type EncodedJob } from './scripts/add.js';
 import { cancelJobs, type CancelOptions } from './scripts/cancel.js';
 import type { QueueContext } from './scripts/context.js';
 import { countJobs, type JobCounts } from './scripts/counts.js';
+import { readJob } from './scripts/get-job.js';
 import { initQueue } from './scripts/init.js';
 import { retryDead } from './scripts/retry-dead.js';
 import { upsertSchedule } from './scripts/upsert-schedule.js';
@@ -99,6 +100,7 @@ export class Queue {
   private readonly maxPayloadBytes: number;
   private readonly maxEvents: number;
   private readonly waiter: JobWaiter;
+  private readonly eventInterest: EventInterest;
   private initialised: Promise<void> | undefined;
   private closed = false;
 
@@ -122,7 +124,8 @@ export class Queue {
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
     this.connection = RedisConnection.create(options.connection, connectTimeout);
-    this.waiter = new JobWaiter(this.connection, this.keys.events, this.logger);
+    this.eventInterest = new EventInterest(this.connection, this.keys.listeners);
+    this.waiter = new JobWaiter(this.connection, this.keys.events, this.eventInterest, this.logger);
   }
 
   /**
@@ -169,13 +172,10 @@ export class Queue {
   async getJob<Data = unknown, Result = unknown>(id: string): Promise<Job<Data, Result> | null> {
     this.assertOpen();
     await this.init();
-    const [flat, checkpoint] = await Promise.all([
-      this.connection.call<unknown[]>(['HGETALL', this.keys.job(id)]),
-      this.connection.call<string | null>(['HGET', this.keys.checkpoint(id), 'state']),
-    ]);
-    if (flat.length === 0) return null;
-    const job = decodeJob<Data, Result>(id, toRecord(flat), this.tiers);
-    job.checkpoint = fromJson(checkpoint ?? undefined) ?? null;
+    const stored = await readJob(this.context(), id);
+    if (!stored) return null;
+    const job = decodeJob<Data, Result>(id, stored.record, this.tiers);
+    job.checkpoint = fromJson(stored.checkpoint) ?? null;
     return job;
   }
 
@@ -369,15 +369,22 @@ export class Queue {
     return isQueuePaused(this.connection, this.keys);
   }
 
-  /** Events after `afterId` (default: from the oldest retained), at most `count`. */
+  /**
+   * Events after `afterId` (default: from the oldest retained), at most `count`.
+   * `job:completed` events are written only while some process reads events
+   * (this, `lastEventId` or `waitFor` within the last five minutes): the
+   * first read starts them.
+   */
   async readEvents(afterId = '0-0', count = 100, blockMs?: number): Promise<QueueEvent[]> {
     this.assertOpen();
+    await this.eventInterest.renew();
     return readEvents(this.connection, this.keys.events, afterId, count, blockMs);
   }
 
   /** Id of the newest event: read from there to see only what comes next. */
   async lastEventId(): Promise<string> {
     this.assertOpen();
+    await this.eventInterest.renew();
     return lastEventId(this.connection, this.keys.events);
   }
 

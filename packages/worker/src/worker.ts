@@ -269,7 +269,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
     const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
     job.checkpoint = fromJson(fetched.saved.state) ?? null;
-    const running = this.running.add({ id: fetched.id, tier: fetched.tier, entryId: fetched.entryId });
+    const running = this.running.add(fetched);
     this.cancelListener.catchUp(fetched.id);
     try {
       const stallError = fetched.record.stallError; // stalled too often: failed without running

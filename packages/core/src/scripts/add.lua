@@ -29,15 +29,16 @@ for i = 0, tonumber(ARGV[2]) - 1 do
   else
     local due = 0
     if runAt >= 0 then due = runAt elseif delay > 0 then due = now + delay end
-    redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'tier', tier,
-      'createdAt', now, 'attemptsMade', 0, 'stalls', 0)
+    -- attemptsMade and stalls are absent until they count something (read as 0)
     if due > now then
-      redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', due)
+      redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'tier', tier,
+        'createdAt', now, 'state', 'delayed', 'dueAt', due)
       redis.call('ZADD', KEYS[1], due, id)
       replies[#replies + 1] = {1, now, 'delayed', due}
     else
       local entry = redis.call('XADD', base .. 'lane:' .. tier, '*', 'j', id)
-      redis.call('HSET', jobKey, 'state', 'waiting', 'entry', entry)
+      redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'tier', tier,
+        'createdAt', now, 'state', 'waiting', 'entry', entry)
       replies[#replies + 1] = {1, now, 'waiting', 0}
     end
   end
