@@ -3,9 +3,9 @@
 // the Queue API: each command's --json output is parsed and checked against
 // that state, and its table form shows the same.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Queue, type Job } from '@streamjobs/core';
+import { Queue, RedisConnection, serverTime, type Job } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
-import { OpenResources, connection, nextEvent, redisUrl, testPrefix } from '@streamjobs/testing';
+import { OpenResources, connection, nextEvent, redisUrl, testPrefix, waitUntil } from '@streamjobs/testing';
 import { cliFor, tableRows } from './support/cli.js';
 
 const open = new OpenResources();
@@ -46,7 +46,12 @@ beforeAll(async () => {
   const active = nextEvent<[Job]>(worker, 'active', { filter: (job) => job.id === 'hold' });
   await queue.add('hold', {}, { jobId: 'hold' });
   await active; // the worker's one slot is taken: what is added next waits
-  for (const { id, priority } of WAITING) await queue.add('send', { id }, { jobId: id, priority });
+  const [first, ...rest] = WAITING;
+  const oldest = await queue.add('send', {}, { jobId: first!.id, priority: first!.priority });
+  // the oldest waiting job is told by the millisecond its entry was added
+  const redis = open.track(RedisConnection.create(connection()));
+  await waitUntil(async () => (await serverTime(redis)) > oldest.createdAt, { message: 'the next millisecond' });
+  for (const { id, priority } of rest) await queue.add('send', {}, { jobId: id, priority });
   await queue.add('later', {}, { jobId: 'later', delay: 600_000 });
   await queue.add('drop', {}, { jobId: 'drop' });
   await queue.cancel('drop', { reason: 'not needed' });
