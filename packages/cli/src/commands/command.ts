@@ -1,5 +1,9 @@
+import type { JobState } from '@streamjobs/core';
 import { UsageError } from '../errors.js';
 import type { Session } from '../session.js';
+
+/** Every job state, in the order tables and counts show them. */
+export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled'] as const satisfies readonly JobState[];
 
 /** What a command hands back: the data (printed as JSON with `--json`) and its text form. */
 export interface Output {

@@ -2,9 +2,7 @@ import { jobIdsInState, type Job, type JobState, type Page } from '@streamjobs/c
 import { CliError, UsageError } from '../errors.js';
 import { renderFields, renderTable, type Column } from '../format/table.js';
 import { formatInstant, formatRelative } from '../format/time.js';
-import { integerOption, noMorePositionals, positional, stringOption, type Command } from './command.js';
-
-const STATES: readonly JobState[] = ['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled'];
+import { JOB_STATES, integerOption, noMorePositionals, positional, stringOption, type Command } from './command.js';
 
 /** The instant that matters for a job in each state, and its column header. */
 const WHEN: Record<JobState, [string, (job: Job) => number | undefined]> = {
@@ -21,7 +19,7 @@ export const jobsCommand: Command<{ queue: string; state: JobState; page: Page }
   usage: '<queue>',
   summary: 'list jobs in one state: waiting and active in start order, delayed soonest first, the rest newest first',
   options: {
-    '--state <state>': `${STATES.join(' | ')} (default waiting)`,
+    '--state <state>': `${JOB_STATES.join(' | ')} (default waiting)`,
     '--count <n>': 'how many (default 20, at most 1000)',
     '--offset <n>': 'skip the first n (default 0)',
   },
@@ -29,7 +27,7 @@ export const jobsCommand: Command<{ queue: string; state: JobState; page: Page }
     const queue = positional(input, 0, 'queue');
     noMorePositionals(input, 1);
     const state = (stringOption(input, 'state') ?? 'waiting') as JobState;
-    if (!STATES.includes(state)) throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${state}")`);
+    if (!(JOB_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${JOB_STATES.join(', ')} (got "${state}")`);
     const page = { offset: integerOption(input, 'offset', 0), count: integerOption(input, 'count', 20, { min: 1, max: 1000 }) };
     return { queue, state, page };
   },
@@ -97,11 +95,18 @@ function describeJob(job: Job, now: number): string {
   return renderFields(fields.filter((field): field is [string, string] => field[1] !== undefined));
 }
 
+/** What says most about a job in its state: its result, why it failed or was canceled, its progress, the last error. */
 function detail(job: Job): string {
-  if (job.state === 'failed' || (job.error && job.state !== 'completed')) return job.error ?? '';
-  if (job.state === 'canceled') return job.cancelReason ?? '';
-  if (job.state === 'completed') return JSON.stringify(job.result) ?? '';
-  return job.progress === undefined ? '' : `progress ${JSON.stringify(job.progress)}`;
+  switch (job.state) {
+    case 'completed':
+      return JSON.stringify(job.result) ?? '';
+    case 'canceled':
+      return job.cancelReason ?? '';
+    case 'active':
+      return job.progress === undefined ? '' : `progress ${JSON.stringify(job.progress)}`;
+    default:
+      return job.error ?? ''; // failed, or waiting for a retry
+  }
 }
 
 function relative(at: number | undefined, now: number): string {

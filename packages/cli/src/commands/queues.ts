@@ -1,6 +1,6 @@
 import type { JobCounts } from '@streamjobs/core';
 import { renderTable, type Column } from '../format/table.js';
-import { noMorePositionals, type Command } from './command.js';
+import { JOB_STATES, noMorePositionals, type Command } from './command.js';
 
 interface QueueRow extends Omit<JobCounts, 'waitingByTier'> {
   name: string;
@@ -16,7 +16,7 @@ const count = (header: keyof JobCounts): Column<QueueRow> => ({
 const COLUMNS: Column<QueueRow>[] = [
   { header: 'queue', value: (row) => row.name },
   { header: 'paused', value: (row) => (row.paused ? 'yes' : 'no') },
-  ...(['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled'] as const).map(count),
+  ...JOB_STATES.map(count),
 ];
 
 export const queuesCommand: Command<void> = {

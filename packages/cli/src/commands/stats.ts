@@ -1,9 +1,7 @@
 import { activeByTier, completionRate, oldestWaiting } from '@streamjobs/core';
 import { renderFields, renderTable } from '../format/table.js';
 import { formatDuration } from '../format/time.js';
-import { queueOnly, type Command } from './command.js';
-
-const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled'] as const;
+import { JOB_STATES, queueOnly, type Command } from './command.js';
 
 export const statsCommand: Command<{ queue: string }> = {
   name: 'stats',
@@ -41,10 +39,10 @@ export const statsCommand: Command<{ queue: string }> = {
       ]);
       const states = renderTable(
         [
-          { header: 'state', value: (state: (typeof STATES)[number]) => state },
+          { header: 'state', value: (state: (typeof JOB_STATES)[number]) => state },
           { header: 'jobs', value: (state) => String(counts[state]), align: 'right' },
         ],
-        STATES,
+        JOB_STATES,
       );
       const tiers = renderTable(
         [
