@@ -5,6 +5,7 @@ export * from './logger.js';
 export * from './events.js';
 export * from './queue.js';
 export * from './inspect.js';
+export * from './tracing.js';
 export * from './job/types.js';
 export * from './job/options.js';
 export * from './job/codec.js';

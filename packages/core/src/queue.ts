@@ -36,6 +36,7 @@ import { nextOccurrence } from './schedule/occurrences.js';
 import { firstOccurrence } from './schedule/plan.js';
 import { decodeSchedule, type ScheduleInfo, type ScheduleTemplate, type StoredTemplate } from './schedule/record.js';
 import { encodeTemplate, validateScheduleId } from './schedule/template.js';
+import { loadTracing, tracingEnabled, type JobTracing } from './tracing.js';
 
 export const DEFAULT_PREFIX = 'sj';
 export const DEFAULT_MAX_EVENTS = 10_000;
@@ -61,6 +62,11 @@ export interface QueueOptions {
   /** How long a call waits for Redis before rejecting with `ConnectionError`. Default 5 s. */
   connectTimeout?: number;
   logger?: Logger;
+  /**
+   * Carry the caller's OpenTelemetry trace context in each job added, for the
+   * worker's span to link to. Needs `@opentelemetry/api` installed. Default false.
+   */
+  tracing?: boolean;
 }
 
 export interface BulkJob<Data = unknown> {
@@ -81,6 +87,7 @@ const QUEUE_OPTION_KEYS = new Set([
   'maxEvents',
   'connectTimeout',
   'logger',
+  'tracing',
 ]);
 
 /**
@@ -101,6 +108,8 @@ export class Queue {
   private readonly maxEvents: number;
   private readonly waiter: JobWaiter;
   private readonly eventInterest: EventInterest;
+  /** Set when tracing is on: the OpenTelemetry API, loading. */
+  private readonly tracing: Promise<JobTracing> | undefined;
   private initialised: Promise<void> | undefined;
   private closed = false;
 
@@ -120,12 +129,17 @@ export class Queue {
     // Fail now, not at the first add, on bad defaults.
     resolveJobOptions(this.defaultJobOptions, {}, this.tiers, this.defaultTier());
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
+    const tracing = tracingEnabled(options.tracing);
     this.logger = options.logger ?? defaultLogger('streamjobs:queue');
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
     this.connection = RedisConnection.create(options.connection, connectTimeout);
     this.eventInterest = new EventInterest(this.connection, this.keys.listeners);
     this.waiter = new JobWaiter(this.connection, this.keys.events, this.eventInterest, this.logger);
+    if (tracing) {
+      this.tracing = loadTracing();
+      this.tracing.catch(() => undefined); // a missing package is reported by the first add
+    }
   }
 
   /**
@@ -143,7 +157,8 @@ export class Queue {
     this.assertOpen();
     if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
     await this.learnTiers();
-    const encoded = this.encodeAll(jobs); // everything is checked before the first write
+    const trace = this.tracing && (await this.tracing).capture();
+    const encoded = this.encodeAll(jobs, trace); // everything is checked before the first write
     await this.init();
     if (encoded.length === 0) return [];
     const replies = await addJobs(this.context(), encoded);
@@ -435,7 +450,7 @@ export class Queue {
     return normal >= 0 ? normal : Math.floor((this.tiers.length - 1) / 2);
   }
 
-  private encodeAll<Data>(jobs: readonly BulkJob<Data>[]): EncodedJob[] {
+  private encodeAll<Data>(jobs: readonly BulkJob<Data>[], trace: string | undefined): EncodedJob[] {
     const defaultTier = this.defaultTier();
     return jobs.map((job, index) => {
       if (typeof job !== 'object' || job === null) throw new InvalidOptionsError(`jobs[${index}]`, 'must be an object');
@@ -449,6 +464,7 @@ export class Queue {
         delay: resolved.delay,
       };
       if (resolved.runAt !== undefined) encoded.runAt = resolved.runAt;
+      if (trace !== undefined) encoded.trace = trace;
       return encoded;
     });
   }
