@@ -4,7 +4,7 @@ import type { Scheduler } from '@streamjobs/scheduler';
 import type { Worker } from '@streamjobs/worker';
 import { DEFAULT_BUCKETS, createMetricSet } from './metric-set.js';
 import { QueueCounts } from './queue-counts.js';
-import { watchScheduler } from './scheduler-metrics.js';
+import { watchScheduler, type LeadershipWatch } from './scheduler-metrics.js';
 import { watchWorker } from './worker-metrics.js';
 
 export interface MetricsOptions {
@@ -54,7 +54,8 @@ const STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'canceled
  * - `streamjobs_reclaimed_jobs_total{queue,result}`: jobs of dead or stalled
  *   workers reclaimed by this process;
  * - `streamjobs_scheduler_leader{queue}`, `streamjobs_leader_changes_total{queue,change}`:
- *   scheduler leadership held and changed in this process.
+ *   scheduler leadership held now (1; 0 once lost or resigned) and changed in
+ *   this process.
  */
 export function collectMetrics(options: MetricsOptions = {}): StreamJobsMetrics {
   assertOptionKeys(options, OPTION_KEYS, 'collectMetrics');
@@ -71,6 +72,7 @@ export function collectMetrics(options: MetricsOptions = {}): StreamJobsMetrics 
   const schedulers = [...new Set([...arrayOption('schedulers', options.schedulers), ...embedded])];
 
   const counts = new QueueCounts(queues);
+  const leaderships: LeadershipWatch[] = []; // read on scrape, filled once the metrics exist
   const { metrics, names } = createMetricSet({
     registry,
     prefix,
@@ -93,11 +95,15 @@ export function collectMetrics(options: MetricsOptions = {}): StreamJobsMetrics 
       gauge.reset();
       for (const worker of workers) gauge.inc({ queue: worker.name }, worker.activeCount);
     },
+    collectLeaders(gauge) {
+      gauge.reset();
+      for (const watch of leaderships) {
+        for (const [queue, leads] of watch.leading()) gauge.inc({ queue }, leads ? 1 : 0);
+      }
+    },
   });
-  const stops = [
-    ...workers.map((worker) => watchWorker(worker, metrics)),
-    ...schedulers.map((scheduler) => watchScheduler(scheduler, metrics)),
-  ];
+  leaderships.push(...schedulers.map((scheduler) => watchScheduler(scheduler, metrics)));
+  const stops = [...workers.map((worker) => watchWorker(worker, metrics)), ...leaderships.map((watch) => () => watch.stop())];
 
   let closed = false;
   return {

@@ -28,6 +28,7 @@ export interface MetricSetOptions {
   collectJobs: (gauge: MetricSet['jobs']) => Promise<void>;
   collectWaiting: (gauge: MetricSet['waitingJobs']) => Promise<void>;
   collectRunning: (gauge: MetricSet['runningJobs']) => void;
+  collectLeaders: (gauge: MetricSet['leader']) => void;
 }
 
 /** Registers the metrics; `names` lists them, for removing them again. */
@@ -100,9 +101,12 @@ export function createMetricSet(options: MetricSetOptions): { metrics: MetricSet
     }),
     leader: new Gauge({
       name: named('scheduler_leader'),
-      help: "1 while a scheduler of this process leads the queue, 0 once it lost the lead",
+      help: 'Whether a scheduler of this process leads the queue now (1) or led it before (0)',
       labelNames: ['queue'],
       registers,
+      collect() {
+        options.collectLeaders(this);
+      },
     }),
     leaderChanges: new Counter({
       name: named('leader_changes_total'),

@@ -2,18 +2,24 @@ import type { Scheduler } from '@streamjobs/scheduler';
 import { listen } from './listen.js';
 import type { MetricSet } from './metric-set.js';
 
-/**
- * Feeds one scheduler's leadership changes into the metrics: the leader gauge
- * of each queue it takes part in, and the count of changes. Returns a
- * function that stops listening.
- */
-export function watchScheduler(scheduler: Scheduler, metrics: MetricSet): () => void {
-  const change = (value: 0 | 1, kind: 'elected' | 'lost') => ({ queue }: { queue: string }) => {
-    metrics.leader.set({ queue }, value);
+export interface LeadershipWatch {
+  /** The queues this scheduler has led, each with whether it leads it now (false once lost or resigned). */
+  leading(): [queue: string, leads: boolean][];
+  stop(): void;
+}
+
+/** Counts one scheduler's leadership changes, and remembers the queues it led for the leader gauge. */
+export function watchScheduler(scheduler: Scheduler, metrics: MetricSet): LeadershipWatch {
+  const led = new Set<string>();
+  const change = (kind: 'elected' | 'lost') => ({ queue }: { queue: string }) => {
+    led.add(queue);
     metrics.leaderChanges.inc({ queue, change: kind });
   };
-  const stops = [listen(scheduler, 'leader:elected', change(1, 'elected')), listen(scheduler, 'leader:lost', change(0, 'lost'))];
-  return () => {
-    for (const stop of stops) stop();
+  const stops = [listen(scheduler, 'leader:elected', change('elected')), listen(scheduler, 'leader:lost', change('lost'))];
+  return {
+    leading: () => [...led].map((queue) => [queue, scheduler.isLeader(queue)]),
+    stop() {
+      for (const stop of stops) stop();
+    },
   };
 }

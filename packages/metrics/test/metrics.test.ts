@@ -135,7 +135,11 @@ describe('Prometheus metrics', () => {
 
     expect(after('streamjobs_reclaimed_jobs_total', { ...q, result: 'requeued' })).toBe(1);
     expect(after('streamjobs_leader_changes_total', { ...q, change: 'elected' })).toBeGreaterThanOrEqual(1);
-    await worker.close();
+
+    await worker.close(); // resigns its scheduler's leadership
+    const closed = await scrape(registry);
+    expect(closed('streamjobs_scheduler_leader', q)).toBe(0);
+    expect(closed('streamjobs_attempts_total', { ...q, tier: 'critical', outcome: 'completed' })).toBe(3);
   });
 
   it('leaves out a queue that cannot be counted, and removes everything on close', async () => {
