@@ -19,10 +19,13 @@ ARGV[6]  N, the number of outcomes, followed by N groups of 10:
            retention: their max age in ms (-1 any),
            when the attempt started (ms, the `now` of the call that claimed it)
 
-Reply:   {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
+Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
+         and Redis writes it faster too) of the array
+         {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           now,
           1, {{entryId, tier, jobId, {checkpoint hash}, {field, value, ...}}, ...}}
-         with the started jobs' hashes and saved checkpoints and steps; or
+         with the started jobs' hashes and saved checkpoints and steps (an
+         empty hash comes as {}); or
          {..., now, 0, lastDeliveredId per tier} when nothing was waiting, for
          the worker to block on entries after those ids; or {..., now, 2} when
          the queue is paused.
@@ -243,10 +246,10 @@ if #completed > 0 then
   for _, trim in pairs(trims) do trimCompleted(trim[1], trim[2]) end
 end
 reply[#reply + 1] = now
-if remaining <= 0 then return reply end
+if remaining <= 0 then return cjson.encode(reply) end
 if redis.call('EXISTS', base .. 'paused') == 1 then
   reply[#reply + 1] = 2
-  return reply
+  return cjson.encode(reply)
 end
 
 local function field(fields, name)
@@ -309,7 +312,7 @@ end
 if #started > 0 then
   reply[#reply + 1] = 1
   reply[#reply + 1] = started
-  return reply
+  return cjson.encode(reply)
 end
 
 local lastIds = {}
@@ -321,4 +324,4 @@ for tier = 1, #KEYS do
 end
 reply[#reply + 1] = 0
 reply[#reply + 1] = lastIds
-return reply
+return cjson.encode(reply)

@@ -73,7 +73,7 @@ export async function settle(
   for (const { job, outcome } of outcomes) {
     args.push(job.id, job.tier, job.entryId, ...outcomeArgs(outcome), job.startedAt);
   }
-  const reply = await script.run<unknown[]>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args);
+  const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
   const now = Number(reply[outcomes.length]);
   if (reply.length === outcomes.length + 1) return { replies, jobs: [] };
@@ -91,7 +91,7 @@ export async function settle(
       entryId: String(job[0]),
       tier: Number(job[1]),
       id: String(job[2]),
-      saved: toRecord(job[3] as unknown[]),
+      saved: toRecord(Array.isArray(job[3]) ? job[3] : []), // an empty hash comes as {}
       record,
       startedAt: now,
     };
