@@ -69,10 +69,8 @@ export async function settle(
   outcomes: readonly SettledOutcome[],
   fetchCount: number,
 ): Promise<SettleReply> {
-  const args: (string | number)[] = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, outcomes.length];
-  for (const { job, outcome } of outcomes) {
-    args.push(job.id, job.tier, job.entryId, ...outcomeArgs(outcome), job.startedAt);
-  }
+  const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => [job.id, job.tier, job.entryId, ...outcomeArgs(outcome), String(job.startedAt)]));
+  const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
   const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
   const now = Number(reply[outcomes.length]);
