@@ -13,16 +13,33 @@
  * imports started where their checkpoint said; and every process exited 0.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Queue, type Job } from '@streamjobs/core';
 import { OpenResources, rawClient, spawnScript, startRedisServer, testPrefix, waitUntil } from '@streamjobs/testing';
-import { QUEUE, recordKeys } from './config.js';
+import { QUEUE, WORKER_CLOSE_TIMEOUT_MS, recordKeys } from './config.js';
 import { TICK, type ImportData, type ImportResult } from './jobs.js';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const composeFile = fileURLToPath(new URL('../../docker-compose.yml', import.meta.url));
+
+describe('docker-compose.yml', () => {
+  // CI checks the file's syntax with `docker-compose config`; this checks it runs what `pnpm cluster` runs.
+  it('runs the same entry points as pnpm cluster, with AOF on and time for a graceful close', () => {
+    const compose = readFileSync(composeFile, 'utf8');
+    for (const role of ['scheduler', 'worker', 'producer']) {
+      expect(compose).toMatch(new RegExp(`^  ${role}:$`, 'm'));
+      expect(compose).toContain(`"scripts/compose-${role}.ts"`);
+      expect(existsSync(fileURLToPath(new URL(`../compose-${role}.ts`, import.meta.url)))).toBe(true);
+    }
+    expect(compose).toContain('"--appendonly", "yes"');
+    const grace = /stop_grace_period: (\d+)s/.exec(compose);
+    expect(Number(grace?.[1]) * 1_000).toBeGreaterThan(WORKER_CLOSE_TIMEOUT_MS);
+  });
+});
 
 describe('pnpm cluster', () => {
   it('scales workers 1 → 4 → 1 while jobs flow, and loses none', async () => {
