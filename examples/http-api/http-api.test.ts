@@ -69,7 +69,7 @@ describe('examples/http-api', () => {
     const done = await waitUntil(
       async () => {
         const jobs = await Promise.all(ids.map(async (id) => (await call('GET', `/jobs/${id}`)).body as Job));
-        return jobs.every((job) => job.state === 'completed') && jobs;
+        return jobs.every((job) => job.state === 'completed') ? jobs : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100, message: 'the jobs completed' },
     );
