@@ -38,7 +38,7 @@ describe('examples/resumable-import', () => {
     const env = { STREAMJOBS_PREFIX: testPrefix('import'), STALL_TIMEOUT_MS: '3000', BATCH_PAUSE_MS: '200' };
 
     const first = start('worker', env);
-    await first.waitForLine(/^ready$/);
+    await first.waitForLine(/^ready /);
     const client = start('add-import', env, [file, into]);
     await client.waitForLine(/^added /);
     await first.waitForLine(/^checkpoint \S+ (4\d|[5-9]\d|\d{3,})$/); // 40 rows or more done

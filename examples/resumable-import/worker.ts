@@ -9,7 +9,7 @@
  * batches, as an import that spares its database would make; it also leaves
  * you time to kill it midway).
  *
- * Prints `ready`, `counted <job> <rows>` (once per job, whatever happens),
+ * Prints `ready (pid <pid>)`, `counted <job> <rows>` (once per job, whatever happens),
  * `resumed <job> at row <n>`, `checkpoint <job> <rows done>`, `imported <job> <rows>`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -59,4 +59,4 @@ worker.on('reclaimed', ({ requeued }) => console.log(`took over ${requeued} job(
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void worker.close());
 await worker.waitUntilReady();
-console.log('ready');
+console.log(`ready (pid ${process.pid})`);
