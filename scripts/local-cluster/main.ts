@@ -27,7 +27,10 @@ const initialWorkers = count('--workers', values.workers);
 const rate = count('--rate', values.rate) || 1;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-const ownRedis = process.env.REDIS_URL ? undefined : await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec']);
+// In a process group of its own: Ctrl-C reaches the cluster's processes, which close using it, then we stop it.
+const ownRedis = process.env.REDIS_URL
+  ? undefined
+  : await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec'], { ownProcessGroup: true });
 const env = { REDIS_URL: process.env.REDIS_URL ?? ownRedis!.url, PRODUCER_RATE: String(rate) };
 const config = clusterConfig({ ...process.env, ...env });
 const where = ownRedis ? `a redis-server with AOF in ${ownRedis.dir}` : 'REDIS_URL';
