@@ -23,15 +23,15 @@ import { formatProgress, readProgress } from './progress.js';
 const HELP = 'type a number to scale the workers to it, + or - for one more or less, p to stop/start the producer, q or Ctrl-C to quit';
 
 const { values } = parseArgs({ options: { workers: { type: 'string', default: '2' }, rate: { type: 'string', default: '10' } } });
-const initialWorkers = count('--workers', values.workers);
-const rate = count('--rate', values.rate) || 1;
+const initialWorkers = wholeNumber('--workers', values.workers, 0);
+const rate = wholeNumber('--rate', values.rate, 1);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 // In a process group of its own: Ctrl-C reaches the cluster's processes, which close using it, then we stop it.
 const ownRedis = process.env.REDIS_URL
   ? undefined
   : await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'everysec'], { ownProcessGroup: true });
-const env = { REDIS_URL: process.env.REDIS_URL ?? ownRedis!.url, PRODUCER_RATE: String(rate) };
+const env = { REDIS_URL: process.env.REDIS_URL || ownRedis!.url, PRODUCER_RATE: String(rate) };
 const config = clusterConfig({ ...process.env, ...env });
 const where = ownRedis ? `a redis-server with AOF in ${ownRedis.dir}` : 'REDIS_URL';
 say(`streamjobs local cluster — Redis ${env.REDIS_URL} (${where}), key prefix ${config.prefix}, queue "${QUEUE}"`);
@@ -89,8 +89,8 @@ function quit(): Promise<void> {
   return quitting;
 }
 
-function count(flag: string, value: string): number {
+function wholeNumber(flag: string, value: string, min: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a whole number, got ${value}`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be a whole number of at least ${min}, got ${value}`);
   return n;
 }
