@@ -18,9 +18,9 @@ export function testPrefix(label = 't'): string {
   return `${label}-${randomBytes(5).toString('hex')}`;
 }
 
-/** A plain node-redis client for asserting on keys; close it with `.destroy()`. */
-export async function rawClient() {
-  const client = createClient({ url: redisUrl() });
+/** A plain node-redis client for asserting on keys (of the tests' Redis unless `url` says otherwise); close it with `.destroy()`. */
+export async function rawClient(url = redisUrl()) {
+  const client = createClient({ url });
   client.on('error', () => undefined);
   await client.connect();
   return client;

@@ -69,11 +69,9 @@ export async function settle(
   outcomes: readonly SettledOutcome[],
   fetchCount: number,
 ): Promise<SettleReply> {
-  const args: (string | number)[] = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, outcomes.length];
-  for (const { job, outcome } of outcomes) {
-    args.push(job.id, job.tier, job.entryId, ...outcomeArgs(outcome), job.startedAt);
-  }
-  const reply = await script.run<unknown[]>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args);
+  const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => [job.id, job.tier, job.entryId, ...outcomeArgs(outcome), String(job.startedAt)]));
+  const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
+  const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
   const now = Number(reply[outcomes.length]);
   if (reply.length === outcomes.length + 1) return { replies, jobs: [] };
@@ -91,7 +89,7 @@ export async function settle(
       entryId: String(job[0]),
       tier: Number(job[1]),
       id: String(job[2]),
-      saved: toRecord(job[3] as unknown[]),
+      saved: toRecord(Array.isArray(job[3]) ? job[3] : []), // an empty hash comes as {}
       record,
       startedAt: now,
     };
