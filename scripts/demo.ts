@@ -21,9 +21,9 @@ import { resumeElsewhere } from './demo/sections/resume.js';
 const SECTIONS: Section[] = [priorities, delayedAndRetried, crashAndReclaim, gracefulHandBack, cancelAnything, scheduleCatchUp, resumeElsewhere];
 
 const startedAt = Date.now();
-const renderer = createRenderer(process.stdout, { plain: process.argv.includes('--plain') });
 const redis = await provideRedis();
 const prefix = testPrefix('demo');
+const renderer = createRenderer(process.stdout, { plain: process.argv.includes('--plain') });
 let failed = 0;
 try {
   renderer.header(`streamjobs demo — Redis ${redis.url} (${redis.source}), key prefix ${prefix}`);

@@ -61,8 +61,6 @@ export interface Progress {
 }
 
 export interface BoardEvents {
-  /** Anything changed (jobs, progress, status, verdict). */
-  change: [];
   event: [BoardEvent];
   status: [string];
   concluded: [Verdict];
@@ -71,7 +69,7 @@ export interface BoardEvents {
 export class Board extends EventEmitter<BoardEvents> {
   readonly startedAt = Date.now();
   readonly events: BoardEvent[] = [];
-  /** What the section is waiting for now, and since when; cleared by the next event. */
+  /** What the section is waiting for now, and since when. */
   status: { text: string; since: number } | undefined;
   verdict: Verdict | undefined;
   finishedAt: number | undefined;
@@ -95,7 +93,6 @@ export class Board extends EventEmitter<BoardEvents> {
   track(job: { id: string; name: string; priority: string; state?: JobState }): void {
     if (this.jobs.has(job.id)) return;
     this.jobs.set(job.id, { name: job.name, tier: job.priority, state: job.state ?? 'waiting' });
-    this.emit('change');
   }
 
   /** A job started: it moves to `active` and takes the next place in the start order. */
@@ -103,15 +100,12 @@ export class Board extends EventEmitter<BoardEvents> {
     this.track(job);
     this.jobs.get(job.id)!.state = 'active';
     this.starts.push({ id: job.id, tier: job.priority });
-    this.emit('change');
   }
 
   /** A tracked job moved to `state`; unknown jobs are ignored. */
   move(id: string, state: JobState): void {
     const job = this.jobs.get(id);
-    if (!job || job.state === state) return;
-    job.state = state;
-    this.emit('change');
+    if (job) job.state = state;
   }
 
   nameOf(id: string): string {
@@ -126,22 +120,18 @@ export class Board extends EventEmitter<BoardEvents> {
   log(kind: EventKind, text: string): void {
     const event = { at: Date.now() - this.startedAt, kind, text };
     this.events.push(event);
-    this.status = undefined;
     this.emit('event', event);
-    this.emit('change');
   }
 
-  /** Says what the section waits for now (shown until the next event). */
+  /** Says what the section waits for now (until it says something else, or concludes). */
   waitingFor(text: string): void {
     this.status = { text, since: Date.now() };
     this.emit('status', text);
-    this.emit('change');
   }
 
   /** Measures progress in `unit` with `count`, instead of the tracked jobs that reached a final state. */
   measure(total: number, unit: string, count: () => number): void {
     this.progressOf = () => ({ done: Math.min(count(), total), total, unit });
-    this.emit('change');
   }
 
   progress(): Progress {
@@ -164,7 +154,6 @@ export class Board extends EventEmitter<BoardEvents> {
     this.status = undefined;
     this.finishedAt = Date.now();
     this.emit('concluded', verdict);
-    this.emit('change');
   }
 
   private finalJobs(): number {

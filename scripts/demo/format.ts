@@ -1,6 +1,6 @@
 /** Text both renderers share: event lines, verdicts, the tier table, the progress bar. */
-import type { Board, BoardEvent, EventKind } from './board.js';
-import { JOB_STATES } from './board.js';
+import type { JobState } from '@streamjobs/core';
+import { JOB_STATES, type Board, type BoardEvent, type EventKind } from './board.js';
 import { style } from './style.js';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
@@ -60,13 +60,20 @@ export function wrap(text: string, width: number): string[] {
   return [...lines, line];
 }
 
-const COLUMNS = ['wait', 'delay', 'active', 'done', 'failed', 'cancel'];
+const COLUMN_LABELS: Record<JobState, string> = {
+  waiting: 'wait',
+  delayed: 'delay',
+  active: 'active',
+  completed: 'done',
+  failed: 'failed',
+  canceled: 'cancel',
+};
 
 /** The board's tiers as rows: jobs per state, and the places in the start order of each tier's jobs. */
 export function tableLines(board: Board): string[] {
   const rows = board.rows();
   if (rows.length === 0) return [];
-  const header = `${'tier'.padEnd(10)}${COLUMNS.map((column) => column.padStart(7)).join('')}  started (order)`;
+  const header = `${'tier'.padEnd(10)}${JOB_STATES.map((state) => COLUMN_LABELS[state].padStart(7)).join('')}  started (order)`;
   return [
     header,
     ...rows.map(

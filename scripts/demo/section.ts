@@ -30,7 +30,6 @@ type WorkerSettings = Omit<WorkerOptions, 'connection' | 'prefix'> & ObserveOpti
 export interface SectionContext {
   readonly board: Board;
   readonly queue: Queue;
-  readonly redisUrl: string;
   readonly prefix: string;
   /** A worker on the section's queue in this process, its events shown on the board. */
   worker<Data = any>(handler: Handler<Data>, settings?: WorkerSettings): Worker<Data>;
@@ -47,7 +46,6 @@ export async function runSection(section: Section, number: number, env: DemoEnvi
   const ctx: SectionContext = {
     board,
     queue,
-    redisUrl: env.redisUrl,
     prefix: env.prefix,
     worker(handler, { label, quiet, ...options } = {}) {
       const worker = new Worker(queue.name, handler, { connection, prefix: env.prefix, ...options });

@@ -1,6 +1,6 @@
 /** A waiting job and a running one are canceled; the running handler's signal aborts. */
 import type { Section } from '../section.js';
-import { within } from '../observe.js';
+import { deferred, within } from '../observe.js';
 
 export const cancelAnything: Section = {
   slug: 'cancel',
@@ -8,13 +8,12 @@ export const cancelAnything: Section = {
   premise: 'one job running (it honours its signal), one waiting behind it (concurrency 1); both canceled',
   async run({ board, queue, worker }) {
     let canceledAt = 0;
-    let onAbort: (abortedAfter: number) => void = () => undefined;
-    const aborted = new Promise<number>((resolve) => (onAbort = resolve));
+    const aborted = deferred<number>();
     const runner = worker(
       (job, { signal }) =>
         new Promise((_, reject) => {
           signal.addEventListener('abort', () => {
-            onAbort(Date.now() - canceledAt);
+            aborted.resolve(Date.now() - canceledAt);
             board.log('aborted', `${job.name}'s signal: ${(signal.reason as Error).message}`);
             reject(signal.reason);
           });
@@ -33,7 +32,7 @@ export const cancelAnything: Section = {
     board.log('canceled', `cancel(report, export) answered ${JSON.stringify(answers)}`);
     const [doneRunning, doneWaiting] = await Promise.all([queue.waitFor(running.id), queue.waitFor(waiting.id)]);
     board.move(waiting.id, doneWaiting.state);
-    const abortedAfter = await within(aborted, 10_000, "the running job's abort");
+    const abortedAfter = await within(aborted.promise, 10_000, "the running job's abort");
     const shown =
       answers.every(Boolean) &&
       doneRunning.state === 'canceled' &&

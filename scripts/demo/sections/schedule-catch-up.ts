@@ -1,6 +1,6 @@
 /** A schedule defined while nothing runs misses occurrences; the first scheduler catches them up, oldest first. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { within } from '../observe.js';
+import { deferred, within } from '../observe.js';
 import type { Section } from '../section.js';
 
 const EVERY_MS = 500;
@@ -24,23 +24,23 @@ export const scheduleCatchUp: Section = {
     board.waitingFor(`${GAP_MS / 1000} s with no scheduler running: occurrences go by unrun`);
     await sleep(GAP_MS); // the premise, not a wait for something to happen
     const schedulerFrom = Date.now();
-    const missed = Math.floor((schedulerFrom - anchor) / EVERY_MS);
-    board.log('added', `a worker (and its scheduler) starts; ${missed} occurrences were missed`);
+    // occurrences fall at anchor + k * EVERY_MS (k >= 1); those before schedulerFrom were missed
+    const missed = Math.ceil((schedulerFrom - anchor) / EVERY_MS) - 1;
+    board.log('started', `a worker and its scheduler; ${missed} occurrences were missed`);
     const runs: Run[] = [];
     board.measure(missed + ON_TIME_RUNS, 'runs', () => runs.length);
-    let enoughRuns: () => void = () => undefined;
-    const ranEnough = new Promise<void>((resolve) => (enoughRuns = resolve));
+    const ranEnough = deferred();
     worker(
       async (job) => {
         const run = { at: job.scheduledFor! - anchor, lateMs: job.lateMs ?? 0, caughtUp: job.scheduledFor! < schedulerFrom };
         runs.push(run);
         board.log(run.caughtUp ? 'caught-up' : 'on-time', `tick of +${run.at} ms, started ${run.lateMs} ms late`);
-        if (runs.length >= missed + ON_TIME_RUNS) enoughRuns();
+        if (runs.length >= missed + ON_TIME_RUNS) ranEnough.resolve();
       },
       { concurrency: 1, quiet: ['started', 'completed'] },
     );
     board.waitingFor(`the ${missed} missed runs, then ${ON_TIME_RUNS} on time`);
-    await within(ranEnough, 30_000, `${missed + ON_TIME_RUNS} runs of the schedule`);
+    await within(ranEnough.promise, 30_000, `${missed + ON_TIME_RUNS} runs of the schedule`);
     await queue.unschedule('tick');
     const shownRuns = runs.slice(0, missed + ON_TIME_RUNS);
     // every occurrence once, oldest first: +1, +2, ... intervals after the anchor, the missed ones first
