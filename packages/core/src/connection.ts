@@ -1,12 +1,16 @@
 import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ConnectionError, StreamJobsError } from './errors.js';
+import { duplicateCluster, isClusterClient, isClusterOptions, ownClusterClient, routingKey, type ClusterClient, type ClusterOptions } from './cluster.js';
 
 /**
  * How to reach Redis: client options for node-redis (`{ url }` at least), or a
  * client whose settings we copy (we open connections of our own from it with
- * `duplicate()` and never use or close the client itself).
+ * `duplicate()` and never use or close the client itself). For a Redis
+ * Cluster: `createCluster` options (`{ rootNodes: [...] }`) or a cluster client.
  */
-export type ConnectionOptions = RedisClientOptions | RedisClientType<any, any, any, any, any>;
+export type ConnectionOptions = RedisClientOptions | RedisClientType<any, any, any, any, any> | ClusterOptions | ClusterClient;
+
+type Client = RedisClientType<any, any, any, any, any> | ClusterClient;
 
 /** How long a call waits for a (re)connection before it rejects. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -21,14 +25,14 @@ type Reply = unknown;
  * Reconnection runs in the background for as long as the connection is open.
  */
 export class RedisConnection {
-  private readonly client: RedisClientType<any, any, any, any, any>;
+  private readonly client: Client;
   private lastError: Error | undefined;
   private connecting: Promise<void> | undefined;
   private readySignal: Promise<void> | undefined;
   private closed = false;
 
   private constructor(
-    client: RedisClientType<any, any, any, any, any>,
+    client: Client,
     private readonly connectTimeout: number,
   ) {
     this.client = client;
@@ -42,6 +46,9 @@ export class RedisConnection {
    * which; a name in the caller's options wins.
    */
   static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS, name?: string): RedisConnection {
+    if (isClusterClient(options) || isClusterOptions(options)) {
+      return new RedisConnection(ownClusterClient(options, CLUSTER_NODE_SETTINGS, name), connectTimeout);
+    }
     const client = isClient(options)
       ? options.duplicate({ ...OUR_SETTINGS, ...named(options.options?.name ?? name) })
       : createClient({ ...withResilientDefaults(options), ...named(options.name ?? name) });
@@ -50,18 +57,28 @@ export class RedisConnection {
 
   /** A second connection to the same server, e.g. for blocking reads or notices. */
   duplicate(name?: string): RedisConnection {
-    return new RedisConnection(this.client.duplicate({ ...OUR_SETTINGS, ...named(name) }), this.connectTimeout);
+    const client = isClusterClient(this.client)
+      ? duplicateCluster(this.client, CLUSTER_NODE_SETTINGS, name)
+      : this.client.duplicate({ ...OUR_SETTINGS, ...named(name) });
+    return new RedisConnection(client, this.connectTimeout);
+  }
+
+  /** Connected to a Redis Cluster: commands are routed by key, notices use sharded pub/sub. */
+  get isCluster(): boolean {
+    return isClusterClient(this.client);
   }
 
   /**
    * Subscribes this connection (which then serves nothing else) to `channel`.
    * node-redis re-subscribes after a reconnection; notices published while
-   * disconnected are lost, so subscribers need a backstop.
+   * disconnected are lost, so subscribers need a backstop. On a cluster the
+   * subscription is sharded (SSUBSCRIBE, on the node owning the channel's slot).
    */
   async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
     await this.ready();
     try {
-      await this.client.subscribe(channel, listener);
+      if (isClusterClient(this.client)) await this.client.sSubscribe(channel, listener);
+      else await this.client.subscribe(channel, listener);
     } catch (err) {
       throw asLibraryError(err);
     }
@@ -71,11 +88,16 @@ export class RedisConnection {
     return this.client.isReady;
   }
 
-  /** Sends one command; waits for a connection first. */
-  async call<T = Reply>(args: readonly (string | number | Buffer)[]): Promise<T> {
+  /**
+   * Sends one command; waits for a connection first. On a cluster it goes to
+   * the master owning `key` (default: the command's first key, see `routingKey`).
+   */
+  async call<T = Reply>(args: readonly (string | number | Buffer)[], key?: string): Promise<T> {
     await this.ready();
+    const command = args.map(toArgument);
     try {
-      return (await this.client.sendCommand(args.map(toArgument))) as T;
+      if (isClusterClient(this.client)) return (await this.client.sendCommand(key ?? routingKey(command), false, command)) as T;
+      return (await this.client.sendCommand(command)) as T;
     } catch (err) {
       throw asLibraryError(err);
     }
@@ -91,6 +113,8 @@ export class RedisConnection {
         () => void (this.closed && this.client.destroy()),
         (err: unknown) => {
           this.lastError = err as Error;
+          // a cluster client gives up when no root node answers: the next call tries again
+          if (!this.client.isOpen) this.connecting = undefined;
         },
       );
     }
@@ -100,7 +124,8 @@ export class RedisConnection {
   private waitForReady(): Promise<void> {
     // One listener per outage, however many calls wait on it.
     this.readySignal ??= new Promise<void>((resolve) => {
-      this.client.once('ready', () => {
+      // a cluster client is ready once it knows the slots; it reconnects to nodes by itself
+      this.client.once(isClusterClient(this.client) ? 'connect' : 'ready', () => {
         this.readySignal = undefined;
         resolve();
       });
@@ -139,12 +164,19 @@ function isClient(options: ConnectionOptions): options is RedisClientType<any, a
  */
 const OUR_SETTINGS = { RESP: 2, disableOfflineQueue: true } as const;
 
+/** OUR_SETTINGS for the connection to each node of a cluster, with the same reconnection backoff. */
+const CLUSTER_NODE_SETTINGS = { ...OUR_SETTINGS, socket: { reconnectStrategy: reconnectBackoff } };
+
+function reconnectBackoff(retries: number): number {
+  return Math.min(50 * 2 ** retries, 2_000);
+}
+
 function withResilientDefaults(options: RedisClientOptions): RedisClientOptions<any, any, any, 2> {
   return {
     ...options,
     ...OUR_SETTINGS,
     socket: {
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
+      reconnectStrategy: reconnectBackoff,
       ...(options.socket ?? {}),
     } as RedisClientOptions["socket"],
   };

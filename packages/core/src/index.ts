@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './keys.js';
 export * from './connection.js';
+export * from './cluster.js';
 export * from './logger.js';
 export * from './events.js';
 export * from './queue.js';

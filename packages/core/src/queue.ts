@@ -475,7 +475,8 @@ export class Queue {
 
   /** Redis server time (ms): schedules use one clock, whatever the callers' clocks say. */
   private async serverTime(): Promise<number> {
-    const [seconds, micros] = await this.connection.call<string[]>(['TIME']);
+    // on a cluster: the clock of the queue's node, which its scripts read
+    const [seconds, micros] = await this.connection.call<string[]>(['TIME'], this.keys.meta);
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 

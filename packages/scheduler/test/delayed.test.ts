@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { Queue, type Job } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
 import { Scheduler } from '@streamjobs/scheduler';
-import { OpenResources, connection, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, connection, nodeFor, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
@@ -32,7 +32,7 @@ function startRecorder() {
 
 /** Total entries ever added to a stream (Redis >= 7), undefined on older servers. */
 async function entriesAdded(raw: Awaited<ReturnType<typeof rawClient>>, stream: string): Promise<number | undefined> {
-  const reply = (await raw.sendCommand(['XINFO', 'STREAM', stream])) as unknown;
+  const reply = (await (await nodeFor(raw, stream)).sendCommand(['XINFO', 'STREAM', stream])) as unknown;
   let value: unknown;
   if (Array.isArray(reply)) value = reply[reply.findIndex((item) => String(item) === 'entries-added') + 1];
   else if (reply instanceof Map) value = reply.get('entries-added');

@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Queue, type ActiveJob, type QueueEvent } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
 import { Scheduler } from '@streamjobs/scheduler';
-import { OpenResources, connection, nextEvent, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, connection, nextEvent, nodeFor, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
 
 type Raw = Awaited<ReturnType<typeof rawClient>>;
 
@@ -31,7 +31,8 @@ async function raw(): Promise<Raw> {
 
 /** Redis server time (ms), the clock schedules use. */
 async function serverTime(client: Raw): Promise<number> {
-  const [seconds, micros] = (await client.sendCommand(['TIME'])) as string[];
+  // any node: the test cluster's nodes share this machine's clock
+  const [seconds, micros] = (await (await nodeFor(client, 'clock')).sendCommand(['TIME'])) as string[];
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
@@ -56,7 +57,7 @@ async function leaderRoundAfter(client: Raw, queue: Queue, atLeast: number, time
 async function scheduleJobIds(client: Raw, queue: Queue, id: string): Promise<string[]> {
   const ids: string[] = [];
   const pattern = `${queue.keys.job(`${id}@`)}*`;
-  for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
+  for await (const keys of (await nodeFor(client, pattern)).scanIterator({ MATCH: pattern, COUNT: 1000 })) {
     for (const key of keys) ids.push(String(key).slice(queue.keys.job('').length));
   }
   return ids.sort((a, b) => nominalOf(a) - nominalOf(b));
@@ -508,7 +509,7 @@ describe('the end of a schedule', () => {
       expect(job!.createdAt).toBeLessThanOrEqual(removedAt);
     }
     for (const run of rec.runs) expect(run.scheduledFor).toBeLessThanOrEqual(removedAt);
-    expect(await client.keys(`${queue.keys.schedule('tick')}*`)).toEqual([]);
+    expect(await (await nodeFor(client, queue.keys.base)).keys(`${queue.keys.schedule('tick')}*`)).toEqual([]);
     expect(await client.zScore(queue.keys.schedulesDue, 'tick')).toBeNull();
   });
 

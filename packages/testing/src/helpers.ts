@@ -1,16 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { createClient } from 'redis';
+import { createClient, createCluster, type RedisClientType } from 'redis';
 
-/** The Redis URL the global setup provided. */
+/**
+ * The Redis URL the global setup provided: `redis://host:port`, or in the
+ * jest project `cluster` a `redis-cluster://host:port,host:port,...` naming
+ * the masters of a Redis Cluster (see `connectionFor`).
+ */
 export function redisUrl(): string {
   const url = process.env.REDIS_URL;
   if (!url) throw new Error('REDIS_URL is not set: run the tests through jest (its global setup provides Redis)');
   return url;
 }
 
-export function connection(): { url: string } {
-  return { url: redisUrl() };
+const CLUSTER_SCHEME = 'redis-cluster://';
+
+/** The URL `redisUrl()` gives for a cluster of these masters (`redis://host:port` each). */
+export function clusterUrl(nodes: readonly string[]): string {
+  return CLUSTER_SCHEME + nodes.map((node) => new URL(node).host).join(',');
+}
+
+export function isClusterUrl(url: string): boolean {
+  return url.startsWith(CLUSTER_SCHEME);
+}
+
+/** The masters a cluster URL names, as node-redis `rootNodes`. */
+function rootNodes(url: string): { url: string }[] {
+  return url.slice(CLUSTER_SCHEME.length).split(',').map((host) => ({ url: `redis://${host}` }));
+}
+
+/** The library's `connection` option for a URL of `redisUrl()`'s kind (fixtures get the URL in their config). */
+export function connectionFor(url: string): { url: string } | { rootNodes: { url: string }[] } {
+  return isClusterUrl(url) ? { rootNodes: rootNodes(url) } : { url };
+}
+
+/** The tests' Redis as the library's `connection` option: a single node, or a cluster in the `cluster` project. */
+export function connection(): { url: string } | { rootNodes: { url: string }[] } {
+  return connectionFor(redisUrl());
 }
 
 /** A random key prefix, so test files (and tests) never see each other's keys. */
@@ -18,12 +44,29 @@ export function testPrefix(label = 't'): string {
   return `${label}-${randomBytes(5).toString('hex')}`;
 }
 
-/** A plain node-redis client for asserting on keys (of the tests' Redis unless `url` says otherwise); close it with `.destroy()`. */
-export async function rawClient(url = redisUrl()) {
-  const client = createClient({ url });
+export type RawClient = RedisClientType;
+
+/**
+ * A plain node-redis client for asserting on keys (of the tests' Redis unless
+ * `url` says otherwise); close it with `.destroy()`. For a cluster URL it is a
+ * node-redis cluster client: its key commands (`hGet`, `xRange`, ...) are
+ * routed by key like a single client's; anything else (`sendCommand`,
+ * `clientList`, `scanIterator`, `multi`) goes through `nodeFor(client, key)`.
+ */
+export async function rawClient(url = redisUrl()): Promise<RawClient> {
+  const client = isClusterUrl(url) ? createCluster({ rootNodes: rootNodes(url), RESP: 2 }) : createClient({ url });
   client.on('error', () => undefined);
   await client.connect();
-  return client;
+  return client as unknown as RawClient;
+}
+
+/**
+ * The client of the node holding `key` (a key of the queue asserted on): the
+ * raw client itself on a single node, the master owning the key's slot on a cluster.
+ */
+export async function nodeFor(client: RawClient, key: string): Promise<RawClient> {
+  const cluster = client as unknown as { getNodeClientForKey?: (key: string) => Promise<RawClient> };
+  return cluster.getNodeClientForKey ? cluster.getNodeClientForKey(key) : client;
 }
 
 /**

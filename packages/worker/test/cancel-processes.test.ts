@@ -21,6 +21,8 @@ import { CONSUMER_GROUP, DEFAULT_MAX_EVENTS, LuaScript, Queue, type QueueEvent }
 import {
   OpenResources,
   connection,
+  isClusterUrl,
+  nodeFor,
   rawClient,
   redisUrl,
   spawnFixture,
@@ -243,13 +245,16 @@ describe('cancel across processes', () => {
     const worker = s.spawnWorker({ stallTimeout: 3_000, heartbeatInterval: HEARTBEAT_INTERVAL });
     const consumer = (await worker.waitForLine(/^ready /, 60_000)).slice('ready '.length);
     const subscriberName = `streamjobs:worker:${s.queueName}:${consumer}:cancel`;
-    const subscriber = async () => (await s.redis.clientList()).find((client) => client.name === subscriberName);
+    // on a cluster: the queue's node, which holds the (sharded) subscription
+    const node = await nodeFor(s.redis, s.queue.keys.base);
+    const subscriber = async () => (await node.clientList()).find((client) => client.name === subscriberName);
+    const subscribed = (client: { sub: number; ssub?: number }) => client.sub + (client.ssub ?? 0) === 1;
 
     // The cancel script itself, sent inside a transaction right after the
     // kill: the notice it publishes finds the subscriber already dead.
     const cancelScript = LuaScript.fromFile('cancel', new URL('../../core/src/scripts/cancel.ts', import.meta.url).href);
     const killThenCancel = (clientId: number, jobId: string, reason: string) =>
-      s.redis
+      node
         .multi()
         .addCommand(['CLIENT', 'KILL', 'ID', String(clientId)])
         .addCommand([
@@ -262,6 +267,7 @@ describe('cancel across processes', () => {
           reason,
           'chaos-test',
           String(DEFAULT_MAX_EVENTS),
+          isClusterUrl(redisUrl()) ? 'SPUBLISH' : 'PUBLISH',
           jobId,
         ])
         .exec();
@@ -276,7 +282,7 @@ describe('cancel across processes', () => {
       const sub = await waitUntil(
         async () => {
           const client = await subscriber();
-          return client && client.sub === 1 && !seenSubscriberIds.includes(client.id) ? client : null;
+          return client && subscribed(client) && !seenSubscriberIds.includes(client.id) ? client : null;
         },
         { timeoutMs: 30_000, message: `a subscribed ${subscriberName}` },
       );
@@ -312,7 +318,7 @@ describe('cancel across processes', () => {
     const resubscribed = await waitUntil(
       async () => {
         const client = await subscriber();
-        return client && client.sub === 1 && !seenSubscriberIds.includes(client.id) ? client : null;
+        return client && subscribed(client) && !seenSubscriberIds.includes(client.id) ? client : null;
       },
       { timeoutMs: 30_000, message: `a re-subscribed ${subscriberName}` },
     );

@@ -14,6 +14,7 @@ import { Worker } from '@streamjobs/worker';
 import {
   OpenResources,
   connection,
+  nodeFor,
   rawClient,
   redisUrl,
   spawnFixture,
@@ -205,7 +206,7 @@ describe('stall reclaim across processes', () => {
     const watchUntil = Date.now() + LONG_MS + 30_000;
     const watching = (async () => {
       while (Date.now() < watchUntil) {
-        const pending = (await s.redis.sendCommand(['XPENDING', lane, CONSUMER_GROUP, '-', '+', '100'])) as [
+        const pending = (await (await nodeFor(s.redis, lane)).sendCommand(['XPENDING', lane, CONSUMER_GROUP, '-', '+', '100'])) as [
           string,
           string,
           number,

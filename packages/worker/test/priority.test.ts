@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue, type BulkJob } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
-import { OpenResources, connection, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, connection, nodeFor, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
 
 const open = new OpenResources();
 let raw: Awaited<ReturnType<typeof rawClient>>;
@@ -20,7 +20,10 @@ const TIERS = ['critical', 'high', 'normal', 'low'];
 /** Entries delivered to a worker and not yet acknowledged, over all tiers. */
 async function pendingEntries(prefix: string): Promise<number> {
   const summaries = await Promise.all(
-    TIERS.map((_, tier) => raw.sendCommand(['XPENDING', `${prefix}:{${QUEUE}}:lane:${tier}`, 'workers'])),
+    TIERS.map(async (_, tier) => {
+      const lane = `${prefix}:{${QUEUE}}:lane:${tier}`;
+      return (await nodeFor(raw, lane)).sendCommand(['XPENDING', lane, 'workers']);
+    }),
   );
   return summaries.reduce<number>((sum, summary) => sum + Number((summary as unknown as unknown[])[0]), 0);
 }

@@ -7,7 +7,8 @@ ARGV[2]  consumer group
 ARGV[3]  reason (may be "")
 ARGV[4]  who cancels (may be "")
 ARGV[5]  events stream max length (approximate)
-ARGV[6..] job ids
+ARGV[6]  publish command: PUBLISH, or SPUBLISH on a cluster (sharded: the channel has the queue's hash tag)
+ARGV[7..] job ids
 
 Reply:   per id: 1 canceled now; 0 already final or unknown (nothing changed).
 Guarantee: atomic per call. A waiting job's stream entry and a delayed job's
@@ -19,11 +20,11 @@ on the notice, or at its next heartbeat if it missed it, and the settle script
 then discards the late outcome. Cancel and finish are both atomic, so exactly one of them decides the
 final state.
 ]]
-local base, group, reason, by, maxEvents = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local base, group, reason, by, maxEvents, publish = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local replies = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local jobId = ARGV[i]
   local jobKey = base .. 'job:' .. jobId
   local job = redis.call('HMGET', jobKey, 'state', 'tier', 'entry')
@@ -38,7 +39,7 @@ for i = 6, #ARGV do
         state = 'active'
         redis.call('XACK', lane, group, job[3])
         redis.call('HSET', jobKey, 'owner', running[2])
-        redis.call('PUBLISH', base .. 'cancel', cjson.encode({ id = jobId, reason = reason, by = by }))
+        redis.call(publish, base .. 'cancel', cjson.encode({ id = jobId, reason = reason, by = by }))
       elseif job[3] then
         redis.call('HDEL', jobKey, 'entry')
       end

@@ -27,6 +27,8 @@ export async function cancelJobs(ctx: QueueContext, ids: readonly string[], opti
     options.reason ?? '',
     options.by ?? '',
     ctx.maxEvents,
+    // a cluster routes sharded notices within the queue's shard; Redis 6.2 (single node) has no SPUBLISH
+    ctx.connection.isCluster ? 'SPUBLISH' : 'PUBLISH',
     ...ids,
   ]);
   return replies.map((reply) => Number(reply) === 1);

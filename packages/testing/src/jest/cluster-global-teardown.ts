@@ -1,0 +1,3 @@
+export default async function clusterGlobalTeardown(): Promise<void> {
+  await globalThis.__streamjobsRedisCluster?.stop();
+}
