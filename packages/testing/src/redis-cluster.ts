@@ -41,6 +41,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
   return { nodes: servers.map((server) => server.url), servers, stop };
 }
 
+/** Whether the redis-server on the PATH can run the test cluster (>= 7: `cluster-port`, sharded pub/sub). */
 export function clusterSupported(): boolean {
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout ?? '';
   const major = Number(/v=(\d+)\./.exec(version)?.[1] ?? 0);
