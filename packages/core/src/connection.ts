@@ -113,8 +113,9 @@ export class RedisConnection {
         () => void (this.closed && this.client.destroy()),
         (err: unknown) => {
           this.lastError = err as Error;
-          // a cluster client gives up when no root node answers: the next call tries again
-          if (!this.client.isOpen) this.connecting = undefined;
+          // a cluster client gives up when no root node answers (a single client
+          // keeps reconnecting by itself): the next call tries again
+          if (isClusterClient(this.client) && !this.client.isOpen) this.connecting = undefined;
         },
       );
     }
