@@ -1,5 +1,5 @@
 import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
-import { ConnectionError, StreamJobsError } from './errors.js';
+import { ConnectionError, InvalidOptionsError, StreamJobsError } from './errors.js';
 
 /**
  * How to reach Redis: client options for node-redis (`{ url }` at least), or a
@@ -42,9 +42,18 @@ export class RedisConnection {
    * which; a name in the caller's options wins.
    */
   static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS, name?: string): RedisConnection {
-    const client = isClient(options)
-      ? options.duplicate({ ...OUR_SETTINGS, ...named(options.options?.name ?? name) })
-      : createClient({ ...withResilientDefaults(options), ...named(options.name ?? name) });
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new InvalidOptionsError('connection', 'must be node-redis client options ({ url, ... }) or a node-redis client');
+    }
+    let client: RedisClientType<any, any, any, any, any>;
+    try {
+      client = isClient(options)
+        ? options.duplicate({ ...OUR_SETTINGS, ...named(options.options?.name ?? name) })
+        : createClient({ ...withResilientDefaults(options), ...named(options.name ?? name) });
+    } catch (err) {
+      // node-redis checks its options here (a bad url, an option that needs RESP3)
+      throw new InvalidOptionsError('connection', (err as Error).message);
+    }
     return new RedisConnection(client, connectTimeout);
   }
 
@@ -135,8 +144,10 @@ function isClient(options: ConnectionOptions): options is RedisClientType<any, a
 /**
  * RESP2 (replies are plain arrays, which the scripts' wrappers parse), and no
  * offline queue (a call must fail, not wait forever, while Redis is away).
+ * Maintenance notifications need RESP3: a client made with node-redis's
+ * defaults has them on, and its duplicate with RESP2 would be refused.
  */
-const OUR_SETTINGS = { RESP: 2, disableOfflineQueue: true } as const;
+const OUR_SETTINGS = { RESP: 2, disableOfflineQueue: true, maintNotifications: 'disabled' } as const;
 
 function withResilientDefaults(options: RedisClientOptions): RedisClientOptions<any, any, any, 2> {
   return {
