@@ -134,7 +134,16 @@ export class RedisConnection {
 }
 
 function named(name: string | undefined): { name?: string } {
-  return name === undefined ? {} : { name };
+  return name === undefined ? {} : { name: printable(name) };
+}
+
+/**
+ * CLIENT SETNAME refuses spaces, newlines and anything outside `!`..`~`, and
+ * then the connection fails; our names carry the queue name, which may hold
+ * any of those: they are percent-encoded.
+ */
+function printable(name: string): string {
+  return name.replace(/[^!-~]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 function isClient(options: ConnectionOptions): options is RedisClientType<any, any, any, any, any> {

@@ -90,8 +90,19 @@ export function resolveJobOptions(
     stored,
   };
   if (merged.runAt !== undefined) resolved.runAt = validateRunAt(merged.runAt);
-  if (merged.jobId !== undefined) resolved.jobId = validateJobId(merged.jobId);
+  if (merged.jobId !== undefined) resolved.jobId = validateNewJobId(merged.jobId);
   return resolved;
+}
+
+/**
+ * Dead-lettered stream entries get job records of their own, id
+ * `dead:<tier>:<entry id>`; a job added under such an id could be overwritten
+ * by one, so new jobs may not take them.
+ */
+function validateNewJobId(jobId: unknown): string {
+  const id = validateJobId(jobId);
+  if (id.startsWith('dead:')) throw new InvalidOptionsError('jobId', `must not start with "dead:" (kept for dead-lettered entries; got ${JSON.stringify(id)})`);
+  return id;
 }
 
 export function validateJobId(jobId: unknown): string {

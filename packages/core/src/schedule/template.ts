@@ -37,4 +37,8 @@ export function validateScheduleId(id: unknown): void {
     throw new InvalidOptionsError('id', 'schedule id must be a string of 1 to 256 characters');
   }
   if (id.includes('@')) throw new InvalidOptionsError('id', 'schedule id must not contain "@" (it separates the nominal time in job ids)');
+  // schedule "x" keeps lists at `schedule:x:buffer` and `schedule:x:recent`
+  if (/:(buffer|recent)$/.test(id)) {
+    throw new InvalidOptionsError('id', `schedule id must not end with ":buffer" or ":recent" (another schedule's lists are named so; got ${JSON.stringify(id)})`);
+  }
 }
