@@ -8,6 +8,8 @@
  *   and schedule ids that look like other keys' suffixes, paths or globs, each
  *   write only keys their own QueueKeys names, all in their own hash slot, and
  *   see only their own jobs;
+ * - names and ids with a lone UTF-16 surrogate (sent as U+FFFD, so two of
+ *   them would share keys) are refused;
  * - ids the library names itself cannot be taken: a job id in the namespace
  *   of dead-lettered entries (`dead:…`), which a garbage entry would overwrite;
  *   a schedule id that is another schedule's buffer or recent list
@@ -59,6 +61,21 @@ describe('names that would move the hash tag', () => {
     expectInvalid(() => new Scheduler({ ...options, queues: ['ok', name] }), 'queue name');
     expectInvalid(() => new Queue('ok', { ...options, prefix: name && `${prefix}${name}` }), 'prefix');
     await new Promise((resolve) => setImmediate(resolve));
+    expect(await keysUnder(prefix)).toEqual([]);
+  });
+
+  // Redis gets a lone surrogate as U+FFFD: "\ud800" and "\udbff" would be one queue, one job, one schedule
+  it('names and ids with a lone surrogate are refused, nothing written', async () => {
+    const prefix = testPrefix('inj');
+    const options = { connection: connection(), prefix };
+    for (const bad of ['\ud800', 'a\udbffb', '\udfff🙂']) {
+      expectInvalid(() => new Queue(bad, options), 'queue name');
+      expectInvalid(() => new Queue('ok', { ...options, prefix: `${prefix}${bad}` }), 'prefix');
+      const queue = open.track(new Queue('ok', options));
+      await expect(queue.add('job', {}, { jobId: bad })).rejects.toMatchObject({ option: 'jobId' });
+      await expect(queue.schedule(bad, { every: 1_000 }, { name: 'tick' })).rejects.toMatchObject({ option: 'id' });
+      await expect(queue.cancel(bad)).rejects.toMatchObject({ option: 'jobId' });
+    }
     expect(await keysUnder(prefix)).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
 import { InvalidOptionsError } from '../errors.js';
+import { assertWellFormed } from '../keys.js';
 import type { BackoffOptions, JobOptions, RetentionOptions, StoredJobOptions } from './types.js';
 
 export const DEFAULT_TIERS: readonly string[] = ['critical', 'high', 'normal', 'low'];
@@ -109,6 +110,7 @@ export function validateJobId(jobId: unknown): string {
   if (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > MAX_ID_LENGTH) {
     throw new InvalidOptionsError('jobId', `must be a string of 1 to ${MAX_ID_LENGTH} characters`);
   }
+  assertWellFormed('jobId', jobId);
   return jobId;
 }
 

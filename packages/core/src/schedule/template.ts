@@ -1,4 +1,5 @@
 import { InvalidOptionsError } from '../errors.js';
+import { assertWellFormed } from '../keys.js';
 import { validateJobName, type ResolvedJobOptions } from '../job/options.js';
 import { toJson } from '../job/serialize.js';
 import type { JobOptions } from '../job/types.js';
@@ -36,6 +37,7 @@ export function validateScheduleId(id: unknown): void {
   if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
     throw new InvalidOptionsError('id', 'schedule id must be a string of 1 to 256 characters');
   }
+  assertWellFormed('id', id);
   if (id.includes('@')) throw new InvalidOptionsError('id', 'schedule id must not contain "@" (it separates the nominal time in job ids)');
   // schedule "x" keeps lists at `schedule:x:buffer` and `schedule:x:recent`
   if (/:(buffer|recent)$/.test(id)) {
