@@ -11,6 +11,9 @@ export type ConnectionOptions = RedisClientOptions | RedisClientType<any, any, a
 /** How long a call waits for a (re)connection before it rejects. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
+/** The longest timer Node keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 type Reply = unknown;
 
 /**
@@ -54,7 +57,7 @@ export class RedisConnection {
       // node-redis checks its options here (a bad url, an option that needs RESP3)
       throw new InvalidOptionsError('connection', (err as Error).message);
     }
-    return new RedisConnection(client, connectTimeout);
+    return new RedisConnection(client, Math.min(connectTimeout, MAX_TIMER_MS));
   }
 
   /** A second connection to the same server, e.g. for blocking reads or notices. */

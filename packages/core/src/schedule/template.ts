@@ -21,6 +21,9 @@ export function encodeTemplate(
   const { name, data, opts, ...rest } = template as ScheduleTemplate;
   const unknownKey = Object.keys(rest)[0];
   if (unknownKey !== undefined) throw new InvalidOptionsError(`template.${unknownKey}`, 'is not a template field');
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) {
+    throw new InvalidOptionsError('template.opts', 'must be an object of job options');
+  }
   for (const key of ['jobId', 'delay', 'runAt']) {
     if (opts && key in opts) throw new InvalidOptionsError(`template.opts.${key}`, 'is per job; schedules make their own');
   }

@@ -54,6 +54,16 @@ export class Fuzz {
     return Array.from({ length }, () => String.fromCodePoint(this.chance(0.8) ? 0x20 + this.int(0x5f) : this.int(0x2ffff))).join('');
   }
 
+  /** A count an option takes (concurrency, sizes, limits). */
+  count(): number {
+    return this.pick([1, 2, 10, 1_000, 1_048_576]);
+  }
+
+  /** A duration in ms an option takes. */
+  ms(): number {
+    return this.pick([100, 1_000, 5_000, 30_000]);
+  }
+
   /** Numbers an option might get: right ones, edges, and wrong types. */
   number(): unknown {
     return this.pick([
@@ -89,18 +99,22 @@ export class Fuzz {
   }
 
   /**
-   * An object for `schema`: each key present with some probability, its value
-   * from the schema (right) or anything (wrong); sometimes an unknown key, and
-   * sometimes no object at all.
+   * An object for `schema`: each key present with some probability (keys in
+   * `required` nearly always), its value from the schema (right) or anything
+   * (wrong); sometimes an unknown key, and sometimes no object at all.
    */
-  options(schema: Record<string, () => unknown>, { presence = 0.35, wrong = 0.2 } = {}): unknown {
+  options(schema: Record<string, () => unknown>, { presence = 0.35, wrong = 0.2, required = [] as string[] } = {}): unknown {
     if (this.chance(0.03)) return this.value(1);
     const options: Record<string, unknown> = {};
     for (const [key, right] of Object.entries(schema)) {
-      if (this.chance(presence)) options[key] = this.chance(wrong) ? this.value(1) : right();
+      if (this.chance(required.includes(key) ? 0.97 : presence)) options[key] = this.chance(wrong) ? this.wrong() : right();
     }
     if (this.chance(0.05)) options[this.string()] = this.value(1);
     return options;
+  }
+
+  private wrong(): unknown {
+    return this.chance(0.5) ? this.number() : this.value(1);
   }
 
   private cyclic(): unknown {
