@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync } from 'node:fs';
-import { ConnectionError, Queue, RedisConnection, toRecord, UnrecoverableError, type Job } from '@streamjobs/core';
+import { ConnectionError, Queue, RedisConnection, toRecord, UnrecoverableError, type ActiveJob } from '@streamjobs/core';
 import { Scheduler } from '@streamjobs/scheduler';
 import { Worker, type Handler, type JobContext } from '@streamjobs/worker';
 import { OpenResources, nextEvent, startRedisServer, testPrefix, waitUntil, type RedisServerProcess } from '@streamjobs/testing';
@@ -186,7 +186,7 @@ describe('running as the ACL user', () => {
 });
 
 /** First attempt: a step, progress and a checkpoint, then a failure; the retry returns what it resumed from. */
-async function resumable(job: Job, ctx: JobContext, count: () => number): Promise<unknown> {
+async function resumable(job: ActiveJob, ctx: JobContext, count: () => number): Promise<unknown> {
   const counted = await ctx.step('count', count);
   await ctx.progress(50);
   if (job.checkpoint === null) {

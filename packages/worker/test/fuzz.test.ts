@@ -260,140 +260,159 @@ describe(`fuzz (seed ${SEED}; replay with FUZZ_SEED=${SEED})`, () => {
     const fuzz = new Inputs(SEED + 1);
     const failures: string[] = [];
     const prefix = `${root}:calls`;
-    const queues = {
+    const queues: Queues = {
       a: open.track(new Queue('a', { connection, prefix })),
       b: open.track(new Queue('b', { connection, prefix, tiers: TIERS_B, maxPayloadBytes: 10_000 })),
     };
     const schedules = open.track(new Queue('schedules', { connection, prefix })); // no scheduler runs it
-    for (const queue of [...Object.values(queues), schedules]) await queue.getTiers(); // first use writes the meta and groups
+    for (const queue of [queues.a, queues.b, schedules]) await queue.getTiers(); // first use writes the meta and groups
 
-    /** Accepted jobs by `queue/id`: what each must end as, and its data as JSON. */
-    const expected = new Map<string, Expected>();
-    const accept = (queue: 'a' | 'b', jobs: Job[]) => {
-      for (const job of jobs) {
-        if (expected.has(`${queue}/${job.id}`)) continue; // an existing id: the first job stands
-        const far = job.state === 'delayed' && job.dueAt! > Date.now() + 10_000;
-        expected.set(`${queue}/${job.id}`, { queue, data: JSON.stringify(job.data), end: far ? 'delayed' : 'run', dueAt: job.dueAt });
-      }
-    };
-
-    for (let i = 0; i < 2_500; i++) {
-      const which = fuzz.pick(['a', 'b'] as const);
-      const queue = queues[which];
-      const roll = fuzz.int(20);
-      if (roll < 11) {
-        const [name, data, opts] = [fuzz.chance(0.9) ? 'job' : fuzz.value(1), fuzz.data(), fuzz.chance(0.3) ? undefined : fuzz.jobOptions()];
-        const added = await attempt(failures, { name, data, opts }, () => queue.add(name as string, data, opts as JobOptions));
-        if (added) accept(which, [added.value]);
-      } else if (roll < 15) {
-        const jobs = fuzz.chance(0.9)
-          ? Array.from({ length: fuzz.int(6) }, () => (fuzz.chance(0.95) ? { name: 'bulk', data: fuzz.data(), opts: fuzz.jobOptions() } : fuzz.value(1)))
-          : fuzz.value(1);
-        const added = await attempt(failures, { jobs }, () => queue.addBulk(jobs as BulkJob[]));
-        if (added) accept(which, added.value);
-      } else if (roll < 17) {
-        const ids = fuzz.chance(0.7) ? `id-${fuzz.int(400)}` : fuzz.chance(0.5) ? [fuzz.string(), `id-${fuzz.int(400)}`] : fuzz.value(1);
-        const options = fuzz.chance(0.8) ? undefined : fuzz.options({ reason: () => fuzz.string(), by: () => fuzz.string() });
-        const canceled = await attempt(failures, { ids, options }, () => queue.cancel(ids as string, options as never));
-        const answers = canceled ? [canceled.value].flat() : [];
-        [ids].flat().forEach((id, index) => {
-          const job = typeof id === 'string' ? expected.get(`${which}/${id}`) : undefined;
-          if (answers[index] === true && job) job.end = 'canceled';
-        });
-      } else {
-        const [id, spec, template] = [fuzz.chance(0.7) ? `s-${fuzz.int(50)}` : fuzz.string(), fuzz.spec(), fuzz.template()];
-        await attempt(failures, { id, spec, template }, () => schedules.schedule(id as string, spec as never, template as never));
-        const other = fuzz.chance(0.5) ? `s-${fuzz.int(50)}` : fuzz.value(1);
-        const call = fuzz.pick(['unschedule', 'pauseSchedule', 'resumeSchedule'] as const);
-        await attempt(failures, { call, other }, () => schedules[call](other as string));
-      }
-    }
+    const expected = await randomCalls(fuzz, queues, schedules, failures);
     expect(failures.slice(0, 10)).toEqual([]);
     expect(expected.size).toBeGreaterThan(300);
 
-    // Workers run the accepted jobs while garbage lands in their streams between more good jobs.
-    const runs = new Map<string, number>();
-    const wrongData: string[] = [];
-    const reported: unknown[] = [];
-    for (const which of ['a', 'b'] as const) {
-      for (let n = 0; n < 2; n++) {
-        const worker = open.track(
-          new Worker(
-            which,
-            async (job) => {
-              const key = `${which}/${job.id}`;
-              runs.set(key, (runs.get(key) ?? 0) + 1);
-              if (JSON.stringify(job.data) !== expected.get(key)?.data) wrongData.push(key);
-              return null;
-            },
-            { connection, prefix, concurrency: 20, scheduler: { pollInterval: 50 }, tiers: which === 'b' ? TIERS_B : undefined },
-          ),
-        );
-        worker.on('error', (err) => reported.push(err));
-      }
-    }
-    // Dead-letter ids (`dead:<tier>:<entry id>`) of the unreadable entries, and of the copies of real entries.
-    const unreadable = { a: new Set<string>(), b: new Set<string>() };
-    const copies = { a: new Map<string, string>(), b: new Map<string, string>() };
-    const between = { a: [] as string[], b: [] as string[] };
-    for (let i = 0; i < 400; i++) {
-      const which = fuzz.pick(['a', 'b'] as const);
-      if (i % 4 === 0 || between[which].length === 0) {
-        const jobId = `between-${i}`; // known before the add: a worker may run it before add() resolves
-        expected.set(`${which}/${jobId}`, { queue: which, data: JSON.stringify({ i }), end: 'run' });
-        await queues[which].add('between', { i }, { jobId });
-        between[which].push(jobId);
-      }
-      const tier = fuzz.int(which === 'a' ? 4 : 2);
-      const entry = handWrittenEntry(fuzz, i, between[which]);
-      const entryId = await admin.call<string>(['XADD', queues[which].keys.lane(tier), '*', ...entry.fields]);
-      if (entry.copyOf === undefined) unreadable[which].add(`dead:${tier}:${entryId}`);
-      else copies[which].set(`dead:${tier}:${entryId}`, entry.copyOf);
-    }
-
+    const ran = startWorkers(prefix, expected);
+    const entries = await writeEntriesBetweenJobs(fuzz, queues, expected);
     const toRun = [...expected].filter(([, job]) => job.end === 'run').map(([key]) => key);
-    const deadIds = async (which: 'a' | 'b') => new Set((await queues[which].deadLetters({ count: 10_000 })).map((job) => job.id));
-    await waitUntil(
-      async () => {
-        if (!toRun.every((key) => runs.has(key))) return false;
-        for (const which of ['a', 'b'] as const) {
-          const dead = await deadIds(which);
-          if (![...unreadable[which]].every((id) => dead.has(id))) return false;
-          for (const lane of queues[which].keys.lanes(which === 'a' ? 4 : 2)) {
-            if ((await admin.call<number>(['XLEN', lane])) !== 0) return false;
-          }
-        }
-        return true;
-      },
-      {
-        message: `every accepted job run, every unreadable entry dead-lettered, every stream empty (not run: ${toRun.filter((key) => !runs.has(key)).slice(0, 5).join(', ')})`,
-        timeoutMs: 45_000,
-      },
-    );
+    await waitUntil(async () => toRun.every((key) => ran.runs.has(key)) && (await entriesHandled(queues, entries)), {
+      message: `every accepted job run, every unreadable entry dead-lettered, every stream empty (not run: ${toRun.filter((key) => !ran.runs.has(key)).slice(0, 5).join(', ')})`,
+      timeoutMs: 45_000,
+    });
 
-    expect([...runs.keys()].filter((key) => !expected.has(key))).toEqual([]);
-    expect(wrongData).toEqual([]);
+    expect([...ran.runs.keys()].filter((key) => !expected.has(key))).toEqual([]);
+    expect(ran.wrongData).toEqual([]);
     for (const [key, job] of expected) {
       const stored = await queues[job.queue].getJob(key.slice(2));
-      const problem = outcomeProblem(job, stored?.state ?? 'removed by retention', runs.get(key) ?? 0);
+      const problem = outcomeProblem(job, stored?.state ?? 'removed by retention', ran.runs.get(key) ?? 0);
       if (problem) failures.push(`${key}: ${problem}`);
     }
-    for (const which of ['a', 'b'] as const) {
+    for (const which of QUEUE_NAMES) {
       // Beyond the unreadable entries, only copies of jobs that retention (of other jobs) removed are dead letters.
-      for (const id of await deadIds(which)) {
-        if (unreadable[which].has(id)) continue;
-        const copyOf = copies[which].get(id);
+      const dead = await queues[which].deadLetters({ count: 10_000 });
+      for (const { id } of dead) {
+        if (entries[which].unreadable.has(id)) continue;
+        const copyOf = entries[which].copies.get(id);
         if (copyOf === undefined || (await queues[which].getJob(copyOf)) !== null) failures.push(`unexpected dead letter ${which}/${id}`);
       }
-      const dead = await queues[which].deadLetters({ count: 10_000 });
       expect(dead.filter((job) => job.state !== 'failed' || !job.error)).toEqual([]);
       expect(await queues[which].counts()).toMatchObject({ waiting: 0, active: 0 });
     }
     expect(failures.slice(0, 10)).toEqual([]);
-    expect(reported.map(show)).toEqual([]);
+    expect(ran.reported.map(show)).toEqual([]);
     expect(unhandled).toEqual([]);
   });
 });
+
+const QUEUE_NAMES = ['a', 'b'] as const;
+type QueueName = (typeof QUEUE_NAMES)[number];
+type Queues = Record<QueueName, Queue>;
+
+/**
+ * Random add, addBulk and cancel calls on the two queues, and schedule calls
+ * on a third, before any worker runs. Returns what each accepted job must end
+ * as, by `queue/id`.
+ */
+async function randomCalls(fuzz: Inputs, queues: Queues, schedules: Queue, failures: string[]): Promise<Map<string, Expected>> {
+  const expected = new Map<string, Expected>();
+  const accept = (queue: QueueName, jobs: Job[]) => {
+    for (const job of jobs) {
+      if (expected.has(`${queue}/${job.id}`)) continue; // an existing id: the first job stands
+      const far = job.state === 'delayed' && job.dueAt! > Date.now() + 10_000;
+      expected.set(`${queue}/${job.id}`, { queue, data: JSON.stringify(job.data), end: far ? 'delayed' : 'run', dueAt: job.dueAt });
+    }
+  };
+  for (let i = 0; i < 2_500; i++) {
+    const which = fuzz.pick(QUEUE_NAMES);
+    const queue = queues[which];
+    const roll = fuzz.int(20);
+    if (roll < 11) {
+      const [name, data, opts] = [fuzz.chance(0.9) ? 'job' : fuzz.value(1), fuzz.data(), fuzz.chance(0.3) ? undefined : fuzz.jobOptions()];
+      const added = await attempt(failures, { name, data, opts }, () => queue.add(name as string, data, opts as JobOptions));
+      if (added) accept(which, [added.value]);
+    } else if (roll < 15) {
+      const jobs = fuzz.chance(0.9)
+        ? Array.from({ length: fuzz.int(6) }, () => (fuzz.chance(0.95) ? { name: 'bulk', data: fuzz.data(), opts: fuzz.jobOptions() } : fuzz.value(1)))
+        : fuzz.value(1);
+      const added = await attempt(failures, { jobs }, () => queue.addBulk(jobs as BulkJob[]));
+      if (added) accept(which, added.value);
+    } else if (roll < 17) {
+      const ids = fuzz.chance(0.7) ? `id-${fuzz.int(400)}` : fuzz.chance(0.5) ? [fuzz.string(), `id-${fuzz.int(400)}`] : fuzz.value(1);
+      const options = fuzz.chance(0.8) ? undefined : fuzz.options({ reason: () => fuzz.string(), by: () => fuzz.string() });
+      const canceled = await attempt(failures, { ids, options }, () => queue.cancel(ids as string, options as never));
+      const answers = canceled ? [canceled.value].flat() : [];
+      [ids].flat().forEach((id, index) => {
+        const job = typeof id === 'string' ? expected.get(`${which}/${id}`) : undefined;
+        if (answers[index] === true && job) job.end = 'canceled';
+      });
+    } else {
+      const [id, spec, template] = [fuzz.chance(0.7) ? `s-${fuzz.int(50)}` : fuzz.string(), fuzz.spec(), fuzz.template()];
+      await attempt(failures, { id, spec, template }, () => schedules.schedule(id as string, spec as never, template as never));
+      const other = fuzz.chance(0.5) ? `s-${fuzz.int(50)}` : fuzz.value(1);
+      const call = fuzz.pick(['unschedule', 'pauseSchedule', 'resumeSchedule'] as const);
+      await attempt(failures, { call, other }, () => schedules[call](other as string));
+    }
+  }
+  return expected;
+}
+
+/** Two workers per queue, counting the runs of each job and checking its data. */
+function startWorkers(prefix: string, expected: Map<string, Expected>) {
+  const ran = { runs: new Map<string, number>(), wrongData: [] as string[], reported: [] as unknown[] };
+  for (const which of QUEUE_NAMES) {
+    for (let n = 0; n < 2; n++) {
+      const worker = open.track(
+        new Worker(
+          which,
+          async (job) => {
+            const key = `${which}/${job.id}`;
+            ran.runs.set(key, (ran.runs.get(key) ?? 0) + 1);
+            if (JSON.stringify(job.data) !== expected.get(key)?.data) ran.wrongData.push(key);
+            return null;
+          },
+          { connection, prefix, concurrency: 20, scheduler: { pollInterval: 50 }, tiers: which === 'b' ? TIERS_B : undefined },
+        ),
+      );
+      worker.on('error', (err) => ran.reported.push(err));
+    }
+  }
+  return ran;
+}
+
+/** Dead-letter ids (`dead:<tier>:<entry id>`) of the unreadable entries written, and of the copies of real entries. */
+type WrittenEntries = Record<QueueName, { unreadable: Set<string>; copies: Map<string, string> }>;
+
+/** Hand-written entries in random tier streams, with a good job added before every fourth. */
+async function writeEntriesBetweenJobs(fuzz: Inputs, queues: Queues, expected: Map<string, Expected>): Promise<WrittenEntries> {
+  const written: WrittenEntries = { a: { unreadable: new Set(), copies: new Map() }, b: { unreadable: new Set(), copies: new Map() } };
+  const between: Record<QueueName, string[]> = { a: [], b: [] };
+  for (let i = 0; i < 400; i++) {
+    const which = fuzz.pick(QUEUE_NAMES);
+    if (i % 4 === 0 || between[which].length === 0) {
+      const jobId = `between-${i}`; // known before the add: a worker may run it before add() resolves
+      expected.set(`${which}/${jobId}`, { queue: which, data: JSON.stringify({ i }), end: 'run' });
+      await queues[which].add('between', { i }, { jobId });
+      between[which].push(jobId);
+    }
+    const tier = fuzz.int((await queues[which].getTiers()).length);
+    const entry = handWrittenEntry(fuzz, i, between[which]);
+    const entryId = await admin.call<string>(['XADD', queues[which].keys.lane(tier), '*', ...entry.fields]);
+    if (entry.copyOf === undefined) written[which].unreadable.add(`dead:${tier}:${entryId}`);
+    else written[which].copies.set(`dead:${tier}:${entryId}`, entry.copyOf);
+  }
+  return written;
+}
+
+/** Whether every unreadable entry is dead-lettered and every tier stream is empty. */
+async function entriesHandled(queues: Queues, written: WrittenEntries): Promise<boolean> {
+  for (const which of QUEUE_NAMES) {
+    const dead = new Set((await queues[which].deadLetters({ count: 10_000 })).map((job) => job.id));
+    if (![...written[which].unreadable].every((id) => dead.has(id))) return false;
+    for (const lane of queues[which].keys.lanes((await queues[which].getTiers()).length)) {
+      if ((await admin.call<number>(['XLEN', lane])) !== 0) return false;
+    }
+  }
+  return true;
+}
 
 /** Mostly queues: a worker that constructs also connects, starts and closes, which costs far more. */
 function kindOf(i: number): 'queue' | 'worker' | 'scheduler' {
@@ -401,11 +420,11 @@ function kindOf(i: number): 'queue' | 'worker' | 'scheduler' {
 }
 
 interface Expected {
-  queue: 'a' | 'b';
+  queue: QueueName;
   data: string;
   /** `delayed`: due too far ahead to run during the test. */
   end: 'run' | 'delayed' | 'canceled';
-  dueAt: number | undefined;
+  dueAt?: number | undefined;
 }
 
 /** What is wrong with how an accepted job ended (its state and how often it ran), if anything. */

@@ -68,7 +68,7 @@ export class Fuzz {
   number(): unknown {
     return this.pick([
       0, 1, 2, 7, 50, 1_000, 30_000, -1, -0, 0.5, 1.5, Number.NaN, Infinity, -Infinity, 2 ** 31, Number.MAX_SAFE_INTEGER,
-      Number.MAX_SAFE_INTEGER + 2, 1e300, '5', '', null, true, 10n, [3], { valueOf: () => 3 },
+      Number.MAX_SAFE_INTEGER + 2, 1e300, '5', '', null, true, 10n, [3], { valueOf: (): number => 3 },
     ]);
   }
 
