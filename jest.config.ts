@@ -16,7 +16,12 @@ const config: Config = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   // Resolve workspace packages to their TypeScript sources (the "source" export condition).
   testEnvironmentOptions: { customExportConditions: ['source', 'node', 'node-addons'] },
-  testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/packages/*/test/**/*.test.ts',
+    // each example's test sits beside it; the local cluster's beside its code
+    '<rootDir>/examples/*/*.test.ts',
+    '<rootDir>/scripts/local-cluster/*.test.ts',
+  ],
   globalSetup: '<rootDir>/packages/testing/dist/jest/global-setup.js',
   globalTeardown: '<rootDir>/packages/testing/dist/jest/global-teardown.js',
   setupFiles: ['<rootDir>/packages/testing/src/jest/setup-env.ts'],

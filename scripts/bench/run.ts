@@ -230,7 +230,7 @@ class WorkerProcess {
   onProgress: () => void = () => undefined;
 
   constructor(config: BenchWorkerConfig) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', workerScript], {
+    this.child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
       cwd: repoRoot,
       env: { ...process.env, BENCH_WORKER: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -24,6 +24,34 @@ export interface QueueEvent {
   fields: Record<string, string>;
 }
 
+/** How long a reader's interest in `job:completed` events lasts after its last read (ms). */
+export const EVENT_INTEREST_TTL_MS = 5 * 60_000;
+/** A reader renews its interest at most this often (ms). */
+const EVENT_INTEREST_RENEW_MS = 60_000;
+
+/**
+ * A process's interest in a queue's events. `job:completed` is the one event
+ * written for every job, so the settle script writes it only while the
+ * queue's `listeners` key exists; each reader keeps that key alive while it
+ * reads (one write a minute at most), and it expires a few minutes after the
+ * last reader stopped.
+ */
+export class EventInterest {
+  private renewAt = 0;
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly key: string,
+  ) {}
+
+  async renew(): Promise<void> {
+    const now = Date.now();
+    if (now < this.renewAt) return;
+    await this.connection.call(['SET', this.key, '1', 'PX', EVENT_INTEREST_TTL_MS]);
+    this.renewAt = now + EVENT_INTEREST_RENEW_MS;
+  }
+}
+
 export const FINAL_EVENTS: ReadonlySet<QueueEventName> = new Set(['job:completed', 'job:failed', 'job:canceled']);
 
 export function parseEvents(reply: unknown): QueueEvent[] {

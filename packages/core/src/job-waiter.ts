@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisConnection } from './connection.js';
 import { ClosedError } from './errors.js';
-import { FINAL_EVENTS, lastEventId, readEvents, type QueueEvent } from './events.js';
+import { FINAL_EVENTS, lastEventId, readEvents, type EventInterest, type QueueEvent } from './events.js';
 
 type Listener = (event: QueueEvent) => void;
 
@@ -21,6 +21,7 @@ export class JobWaiter {
   constructor(
     private readonly commands: RedisConnection,
     private readonly stream: string,
+    private readonly interest: EventInterest,
     private readonly logger: Logger,
   ) {}
 
@@ -30,6 +31,7 @@ export class JobWaiter {
    */
   async register(jobId: string, timeoutMs: number): Promise<{ event: Promise<QueueEvent | undefined>; cancel: () => void }> {
     if (this.closed) throw new ClosedError('Queue');
+    await this.interest.renew(); // before the caller checks the job: its completion is then announced
     await this.start();
     let listener!: Listener;
     let timer!: NodeJS.Timeout;
@@ -68,6 +70,7 @@ export class JobWaiter {
     let after = from;
     while (!this.closed) {
       try {
+        if (this.listeners.size > 0) await this.interest.renew();
         const events = await readEvents(this.connection!, this.stream, after, 500, 1_000);
         for (const event of events) {
           after = event.id;

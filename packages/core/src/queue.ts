@@ -1,7 +1,8 @@
 import { nanoid } from 'nanoid';
 import { RedisConnection, type ConnectionOptions } from './connection.js';
 import { ClosedError, InvalidOptionsError, JobNotFoundError, WaitTimeoutError } from './errors.js';
-import { lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
+import { EventInterest, lastEventId, readEvents, recentFinalEvent, type QueueEvent } from './events.js';
+import { isQueuePaused, pauseQueue, resumeQueue } from './inspect.js';
 import { JobWaiter } from './job-waiter.js';
 import { decodeJob, jobFromFinalEvent, toRecord } from './job/codec.js';
 import {
@@ -24,6 +25,7 @@ import { addJobs, type EncodedJob } from './scripts/add.js';
 import { cancelJobs, type CancelOptions } from './scripts/cancel.js';
 import type { QueueContext } from './scripts/context.js';
 import { countJobs, type JobCounts } from './scripts/counts.js';
+import { readJob } from './scripts/get-job.js';
 import { initQueue } from './scripts/init.js';
 import { retryDead } from './scripts/retry-dead.js';
 import { upsertSchedule } from './scripts/upsert-schedule.js';
@@ -34,6 +36,7 @@ import { nextOccurrence } from './schedule/occurrences.js';
 import { firstOccurrence } from './schedule/plan.js';
 import { decodeSchedule, type ScheduleInfo, type ScheduleTemplate, type StoredTemplate } from './schedule/record.js';
 import { encodeTemplate, validateScheduleId } from './schedule/template.js';
+import { loadTracing, tracingEnabled, type JobTracing } from './tracing.js';
 
 export const DEFAULT_PREFIX = 'sj';
 export const DEFAULT_MAX_EVENTS = 10_000;
@@ -59,6 +62,11 @@ export interface QueueOptions {
   /** How long a call waits for Redis before rejecting with `ConnectionError`. Default 5 s. */
   connectTimeout?: number;
   logger?: Logger;
+  /**
+   * Carry the caller's OpenTelemetry trace context in each job added, for the
+   * worker's span to link to. Needs `@opentelemetry/api` installed. Default false.
+   */
+  tracing?: boolean;
 }
 
 export interface BulkJob<Data = unknown> {
@@ -79,6 +87,7 @@ const QUEUE_OPTION_KEYS = new Set([
   'maxEvents',
   'connectTimeout',
   'logger',
+  'tracing',
 ]);
 
 /**
@@ -98,6 +107,9 @@ export class Queue {
   private readonly maxPayloadBytes: number;
   private readonly maxEvents: number;
   private readonly waiter: JobWaiter;
+  private readonly eventInterest: EventInterest;
+  /** Set when tracing is on: the OpenTelemetry API, loading. */
+  private readonly tracing: Promise<JobTracing> | undefined;
   private initialised: Promise<void> | undefined;
   private closed = false;
 
@@ -117,11 +129,17 @@ export class Queue {
     // Fail now, not at the first add, on bad defaults.
     resolveJobOptions(this.defaultJobOptions, {}, this.tiers, this.defaultTier());
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
+    const tracing = tracingEnabled(options.tracing);
     this.logger = options.logger ?? defaultLogger('streamjobs:queue');
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
     this.connection = RedisConnection.create(options.connection, connectTimeout);
-    this.waiter = new JobWaiter(this.connection, this.keys.events, this.logger);
+    this.eventInterest = new EventInterest(this.connection, this.keys.listeners);
+    this.waiter = new JobWaiter(this.connection, this.keys.events, this.eventInterest, this.logger);
+    if (tracing) {
+      this.tracing = loadTracing();
+      this.tracing.catch(() => undefined); // a missing package is reported by the first add
+    }
   }
 
   /**
@@ -139,7 +157,8 @@ export class Queue {
     this.assertOpen();
     if (!Array.isArray(jobs)) throw new InvalidOptionsError('jobs', 'must be an array');
     await this.learnTiers();
-    const encoded = this.encodeAll(jobs); // everything is checked before the first write
+    const trace = this.tracing && (await this.tracing).capture();
+    const encoded = this.encodeAll(jobs, trace); // everything is checked before the first write
     await this.init();
     if (encoded.length === 0) return [];
     const replies = await addJobs(this.context(), encoded);
@@ -168,13 +187,10 @@ export class Queue {
   async getJob<Data = unknown, Result = unknown>(id: string): Promise<Job<Data, Result> | null> {
     this.assertOpen();
     await this.init();
-    const [flat, checkpoint] = await Promise.all([
-      this.connection.call<unknown[]>(['HGETALL', this.keys.job(id)]),
-      this.connection.call<string | null>(['HGET', this.keys.checkpoint(id), 'state']),
-    ]);
-    if (flat.length === 0) return null;
-    const job = decodeJob<Data, Result>(id, toRecord(flat), this.tiers);
-    job.checkpoint = fromJson(checkpoint ?? undefined) ?? null;
+    const stored = await readJob(this.context(), id);
+    if (!stored) return null;
+    const job = decodeJob<Data, Result>(id, stored.record, this.tiers);
+    job.checkpoint = fromJson(stored.checkpoint) ?? null;
     return job;
   }
 
@@ -346,15 +362,44 @@ export class Queue {
     return reply === 'requeued';
   }
 
-  /** Events after `afterId` (default: from the oldest retained), at most `count`. */
+  /**
+   * Pauses the queue: no worker starts a new job until `resume()`. Running
+   * jobs finish, and delayed jobs still become due (and wait). Resolves false
+   * when it was paused already.
+   */
+  async pause(): Promise<boolean> {
+    this.assertOpen();
+    await this.init();
+    return pauseQueue(this.connection, this.keys);
+  }
+
+  /** Lets workers start jobs again. Resolves false when the queue was not paused. */
+  async resume(): Promise<boolean> {
+    this.assertOpen();
+    return resumeQueue(this.connection, this.keys);
+  }
+
+  async isPaused(): Promise<boolean> {
+    this.assertOpen();
+    return isQueuePaused(this.connection, this.keys);
+  }
+
+  /**
+   * Events after `afterId` (default: from the oldest retained), at most `count`.
+   * `job:completed` events are written only while some process reads events
+   * (this, `lastEventId` or `waitFor` within the last five minutes): the
+   * first read starts them.
+   */
   async readEvents(afterId = '0-0', count = 100, blockMs?: number): Promise<QueueEvent[]> {
     this.assertOpen();
+    await this.eventInterest.renew();
     return readEvents(this.connection, this.keys.events, afterId, count, blockMs);
   }
 
   /** Id of the newest event: read from there to see only what comes next. */
   async lastEventId(): Promise<string> {
     this.assertOpen();
+    await this.eventInterest.renew();
     return lastEventId(this.connection, this.keys.events);
   }
 
@@ -405,7 +450,7 @@ export class Queue {
     return normal >= 0 ? normal : Math.floor((this.tiers.length - 1) / 2);
   }
 
-  private encodeAll<Data>(jobs: readonly BulkJob<Data>[]): EncodedJob[] {
+  private encodeAll<Data>(jobs: readonly BulkJob<Data>[], trace: string | undefined): EncodedJob[] {
     const defaultTier = this.defaultTier();
     return jobs.map((job, index) => {
       if (typeof job !== 'object' || job === null) throw new InvalidOptionsError(`jobs[${index}]`, 'must be an object');
@@ -419,6 +464,7 @@ export class Queue {
         delay: resolved.delay,
       };
       if (resolved.runAt !== undefined) encoded.runAt = resolved.runAt;
+      if (trace !== undefined) encoded.trace = trace;
       return encoded;
     });
   }

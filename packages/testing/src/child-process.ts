@@ -14,6 +14,14 @@ export interface FixtureProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+export interface SpawnScriptOptions {
+  /** Added to this process's environment. */
+  env?: NodeJS.ProcessEnv;
+  args?: string[];
+  /** `pipe` to write to the process's stdin (`child.stdin`). Default: ignored. */
+  stdin?: 'pipe' | 'ignore';
+}
+
 const tsxImport = '--import=tsx';
 
 /**
@@ -22,9 +30,17 @@ const tsxImport = '--import=tsx';
  */
 export function spawnFixture(fixture: string, config: unknown, env: NodeJS.ProcessEnv = {}): FixtureProcess {
   const script = fileURLToPath(new URL(`./fixtures/${fixture}.ts`, import.meta.url));
-  const child = spawn(process.execPath, [tsxImport, '--conditions=source', script], {
-    env: { ...process.env, ...env, STREAMJOBS_FIXTURE: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnScript(script, { env: { ...env, STREAMJOBS_FIXTURE: JSON.stringify(config) } });
+}
+
+/**
+ * Spawns `node` on any TypeScript file (an example, a script), with the
+ * workspace packages resolved to their sources, and collects its stdout lines.
+ */
+export function spawnScript(script: string, { env = {}, args = [], stdin = 'ignore' }: SpawnScriptOptions = {}): FixtureProcess {
+  const child = spawn(process.execPath, [tsxImport, '--conditions=source', script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
@@ -54,13 +70,13 @@ export function spawnFixture(fixture: string, config: unknown, env: NodeJS.Proce
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`fixture ${fixture} printed no line matching ${pattern} in ${timeoutMs} ms; stderr: ${stderr}`)),
+          () => reject(new Error(`${script} printed no line matching ${pattern} in ${timeoutMs} ms; stderr: ${stderr}`)),
           timeoutMs,
         );
         waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
         void exited.then(({ code, signal }) => {
           clearTimeout(timer);
-          reject(new Error(`fixture ${fixture} exited (${code ?? signal}) before printing ${pattern}; stderr: ${stderr}`));
+          reject(new Error(`${script} exited (${code ?? signal}) before printing ${pattern}; stderr: ${stderr}`));
         });
       });
     },

@@ -18,9 +18,9 @@ export function testPrefix(label = 't'): string {
   return `${label}-${randomBytes(5).toString('hex')}`;
 }
 
-/** A plain node-redis client for asserting on keys; close it with `.destroy()`. */
-export async function rawClient() {
-  const client = createClient({ url: redisUrl() });
+/** A plain node-redis client for asserting on keys (of the tests' Redis unless `url` says otherwise); close it with `.destroy()`. */
+export async function rawClient(url = redisUrl()) {
+  const client = createClient({ url });
   client.on('error', () => undefined);
   await client.connect();
   return client;
@@ -99,4 +99,36 @@ export class OpenResources {
     }
     if (errors.length > 0) throw errors[0];
   }
+}
+
+type Call = <T>(args: (string | number)[]) => Promise<T>;
+
+function compareStreamIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bMs, bSeq] = b.split('-').map(BigInt) as [bigint, bigint];
+  return aMs === bMs ? Number(aSeq - bSeq) : Number(aMs - bMs);
+}
+
+/**
+ * The entries of a tier stream that still mean something: not yet delivered
+ * to `group`, or delivered and not acknowledged. Acknowledged entries stay in
+ * the stream until it is trimmed by whole nodes, so tests look through them.
+ */
+export async function liveStreamEntries(call: Call, lane: string, group = 'workers'): Promise<{ id: string; fields: Record<string, string> }[]> {
+  const entries = await call<unknown[][]>(['XRANGE', lane, '-', '+']);
+  const groups = await call<unknown[][]>(['XINFO', 'GROUPS', lane]).catch(() => []);
+  const info = groups.map((flat) => Object.fromEntries(pairs(flat))).find((g) => String(g.name) === group);
+  const lastDelivered = info ? String(info['last-delivered-id']) : '0-0';
+  const pending = new Set(
+    (await call<unknown[][]>(['XPENDING', lane, group, '-', '+', 1_000_000]).catch(() => [])).map((p) => String(p[0])),
+  );
+  return entries
+    .map((entry) => ({ id: String(entry[0]), fields: Object.fromEntries(pairs(entry[1] as unknown[]).map(([k, v]) => [k, String(v)])) }))
+    .filter((entry) => pending.has(entry.id) || compareStreamIds(entry.id, lastDelivered) > 0);
+}
+
+function pairs(flat: unknown[]): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
+  return out;
 }

@@ -61,17 +61,27 @@ export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<voi
   throw new Error(`Redis at ${url} did not answer within ${timeoutMs} ms: ${String(lastError)}`);
 }
 
+export interface RedisServerOptions {
+  /**
+   * Run it in a process group of its own, so that Ctrl-C in a terminal (SIGINT
+   * to the whole foreground group) leaves it running until the processes that
+   * use it have closed (`pnpm cluster`); its owner must stop it.
+   */
+  ownProcessGroup?: boolean;
+}
+
 /**
  * Spawns `redis-server` on a free loopback port with a temporary directory.
  * `args` are extra config arguments (e.g. ['--appendonly', 'yes']).
  */
-export async function startRedisServer(args: string[] = []): Promise<RedisServerProcess> {
+export async function startRedisServer(args: string[] = [], options: RedisServerOptions = {}): Promise<RedisServerProcess> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'streamjobs-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   const launch = () =>
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args], {
       stdio: 'ignore',
+      detached: options.ownProcessGroup ?? false,
     });
   const server: RedisServerProcess = {
     url,

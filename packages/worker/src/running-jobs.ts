@@ -9,6 +9,7 @@ export class RunningJob implements HeldJob {
   readonly id: string;
   readonly tier: number;
   readonly entryId: string;
+  readonly startedAt: number;
   /** Set once the worker learns it no longer owns the job. */
   lost = false;
   /** Set once the worker learns the job was canceled while it ran it. */
@@ -22,6 +23,7 @@ export class RunningJob implements HeldJob {
     this.id = job.id;
     this.tier = job.tier;
     this.entryId = job.entryId;
+    this.startedAt = job.startedAt;
   }
 
   get aborted(): boolean {

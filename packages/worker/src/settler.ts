@@ -15,6 +15,8 @@ import type { RunningJobs } from './running-jobs.js';
 /** Outcomes per round at most; the rest go in the next. */
 const MAX_BATCH = 500;
 const MAX_ROUNDS_IN_FLIGHT = 2;
+/** How often a worker of a paused queue asks again whether it may claim (ms). */
+const PAUSED_POLL_MS = 500;
 
 interface PendingOutcome {
   job: HeldJob;
@@ -96,11 +98,12 @@ export class Settler {
     const rounds = new Set<Promise<void>>();
     let idleAfter: readonly string[] | undefined; // the last round found nothing to do
     let errorWait = 100;
-    let pauseUntil = 0;
+    let pauseUntil = 0; // after an error: no round before then
+    let claimAfter = 0; // the queue is paused: rounds only record outcomes until then
     while (!state.done() || this.pending.length > 0 || rounds.size > 0) {
       const batchSize = Math.min(this.pending.length, MAX_BATCH);
       // slots free once this round and those in flight are recorded, minus what those claim
-      const free = state.fetching()
+      const free = state.fetching() && Date.now() >= claimAfter
         ? this.options.concurrency - (this.running.size - this.recording - batchSize) - this.claiming
         : 0;
       const hasWork = batchSize > 0 || (free > 0 && idleAfter === undefined);
@@ -111,7 +114,8 @@ export class Settler {
           await this.waitForWork(idleAfter);
           idleAfter = undefined;
         } else {
-          await this.wake.sleep(Math.max(1, Math.min(1_000, pauseUntil - Date.now())));
+          const until = Math.max(pauseUntil, claimAfter);
+          await this.wake.sleep(Math.max(1, Math.min(1_000, until - Date.now())));
         }
         continue;
       }
@@ -125,6 +129,7 @@ export class Settler {
           batch.forEach((pending, index) => pending.resolve(reply.replies[index]!));
           for (const job of reply.jobs) start(job);
           idleAfter = reply.lastIds && batch.length === 0 ? reply.lastIds : undefined;
+          if (reply.paused) claimAfter = Date.now() + PAUSED_POLL_MS;
         },
         (err: unknown) => {
           this.giveBack(batch, err);

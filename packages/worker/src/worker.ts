@@ -16,11 +16,15 @@ import {
   fromJson,
   handBack,
   initQueue,
+  loadTracing,
   positiveInteger,
+  tracingEnabled,
   validateTiers,
   type ConnectionOptions,
   type FetchedJob,
   type Job,
+  type JobTracing,
+  type TracedAttempt,
   type Logger,
   type QueueContext,
   type ReclaimResult,
@@ -66,6 +70,12 @@ export interface WorkerOptions {
   blockTimeout?: number;
   connectTimeout?: number;
   logger?: Logger;
+  /**
+   * Run each attempt in an OpenTelemetry span linked to the trace of the code
+   * that added the job (see the Queue's `tracing`). Needs `@opentelemetry/api`
+   * installed. Default false.
+   */
+  tracing?: boolean;
 }
 
 export interface WorkerEvents {
@@ -102,6 +112,7 @@ const OPTION_KEYS = new Set([
   'blockTimeout',
   'connectTimeout',
   'logger',
+  'tracing',
 ]);
 
 /**
@@ -130,7 +141,11 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     Pick<WorkerOptions, 'concurrency' | 'stallTimeout' | 'heartbeatInterval' | 'maxStalls' | 'closeTimeout' | 'maxResultBytes' | 'maxCheckpointBytes' | 'maxEvents' | 'blockTimeout'>
   >;
   private readonly handler: Handler<Data, Result>;
-  private readonly scheduler: Scheduler | undefined;
+  /** The embedded scheduler participant, unless `scheduler: false`. */
+  readonly scheduler: Scheduler | undefined;
+  private readonly tracingEnabled: boolean;
+  /** Set once started when tracing is on. */
+  private tracing: JobTracing | undefined;
   private ctx: QueueContext | undefined;
   private services: (HeartbeatService | StallReclaimer)[] = [];
   private readonly inFlight = new Set<Promise<void>>();
@@ -168,6 +183,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     const tiers = options.tiers === undefined ? undefined : validateTiers(options.tiers);
     const schedulerOptions = validateSchedulerOption(options.scheduler);
     if (options.connectTimeout !== undefined) positiveInteger('connectTimeout', options.connectTimeout);
+    this.tracingEnabled = tracingEnabled(options.tracing);
     this.consumer = nanoid(12);
     this.logger = options.logger ?? defaultLogger('streamjobs:worker');
     const connectionName = `streamjobs:worker:${name}:${this.consumer}`;
@@ -213,6 +229,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     for (let wait = 200; ; wait = Math.min(wait * 2, 5_000)) {
       if (this.stopping) return;
       try {
+        if (this.tracingEnabled) this.tracing = await loadTracing();
         const inForce = await initQueue(this.connection, this.keys, tiers);
         await this.cancelListener.start();
         this.ctx = { connection: this.connection, keys: this.keys, tiers: inForce, maxEvents: this.settings.maxEvents };
@@ -269,12 +286,16 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
     const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
     job.checkpoint = fromJson(fetched.saved.state) ?? null;
-    const running = this.running.add({ id: fetched.id, tier: fetched.tier, entryId: fetched.entryId });
+    const running = this.running.add(fetched);
     this.cancelListener.catchUp(fetched.id);
     try {
       const stallError = fetched.record.stallError; // stalled too often: failed without running
       if (stallError === undefined) this.emit('active', job);
-      const { reply, result, error } = await runner.run(job, running, fetched.saved, stallError);
+      const attempt = () => runner.run(job, running, fetched.saved, stallError);
+      // a span only when tracing is on; untraced attempts run as they are
+      const { reply, result, error } = this.tracing
+        ? await this.tracing.runAttempt(tracedAttempt(this.name, job, fetched), attempt)
+        : await attempt();
       if (reply === 'completed') this.emit('completed', { ...job, state: 'completed', result }, result);
       else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);
@@ -342,6 +363,10 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       await this.slotFreed.sleep(Math.min(100, deadline - Date.now()));
     }
   }
+}
+
+function tracedAttempt(queue: string, job: Job, fetched: FetchedJob): TracedAttempt {
+  return { queue, jobId: job.id, jobName: job.name, priority: job.priority, attempt: job.attempt, trace: fetched.record.trace };
 }
 
 function asCanceled(error: Error | undefined): JobCanceledError {

@@ -186,8 +186,8 @@ describe('stall reclaim across processes', () => {
     await live.waitForLine(new RegExp(`^active ${long.id}$`), 30_000);
     const lane = s.queue.keys.lane(long.tier);
     const longEntry = await waitUntil(async () => {
-      const job = await s.redis.hmGet(s.queue.keys.job(long.id), ['state', 'entry']);
-      return job[0] === 'active' ? job[1] : null;
+      const job = await s.queue.getJob(long.id);
+      return job?.state === 'active' ? (await s.redis.hGet(s.queue.keys.job(long.id), 'entry')) : null;
     }, { message: 'the long job to be active' });
 
     // The reclaiming worker starts only now, so it cannot take the long job by fetching it.

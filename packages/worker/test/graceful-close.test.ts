@@ -190,6 +190,7 @@ describe('graceful close', () => {
     const redis = await rawClient();
     open.track({ close: () => redis.destroy() });
     const queue = open.track(new Queue(queueName, { connection: connection(), prefix }));
+    await queue.lastEventId(); // this test reads events: job:completed events are written from now on
 
     const proc = spawnFixture('worker-process', {
       url: redisUrl(),

@@ -271,7 +271,7 @@ describe('retention', () => {
     await waitUntil(() => completed === 5, { timeoutMs: 30_000, message: 'five completed jobs' });
     const present = await Promise.all(ids.map(async (id) => (await queue.getJob(id)) !== null));
     expect(present).toEqual([false, false, false, true, true]);
-    expect(await raw.sendCommand(['ZRANGE', `${prefix}:{${QUEUE}}:completed`, '0', '-1'])).toEqual(['keep-4', 'keep-5']);
+    expect(await raw.sendCommand(['LRANGE', `${prefix}:{${QUEUE}}:completed`, '0', '-1'])).toEqual(['keep-4', 'keep-5']);
     expect(await queue.counts()).toMatchObject({ completed: 2 });
     await worker.close();
   });

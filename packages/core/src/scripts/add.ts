@@ -14,6 +14,8 @@ export interface EncodedJob {
   tier: number;
   runAt?: number;
   delay: number;
+  /** The producer's trace context (JSON carrier), when tracing is on and there is one. */
+  trace?: string;
 }
 
 export type AddReply =
@@ -22,9 +24,12 @@ export type AddReply =
 
 /** Stores jobs in one atomic call; existing ids are returned untouched. */
 export async function addJobs(ctx: QueueContext, jobs: readonly EncodedJob[]): Promise<AddReply[]> {
-  const args: (string | number)[] = [ctx.keys.base, jobs.length];
+  // the trace argument is sent only when a job has one: untraced adds stay as they were
+  const traced = jobs.some((job) => job.trace !== undefined);
+  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 8 : 7];
   for (const job of jobs) {
     args.push(job.id, job.name, job.dataJson, job.optsJson, job.tier, job.runAt ?? -1, job.delay);
+    if (traced) args.push(job.trace ?? '');
   }
   const replies = await script.run<unknown[][]>(ctx.connection, [ctx.keys.delayed], args);
   return replies.map((reply): AddReply => {

@@ -11,12 +11,12 @@ ARGV[6..] job ids
 
 Reply:   per id: 1 canceled now; 0 already final or unknown (nothing changed).
 Guarantee: atomic per call. A waiting job's stream entry and a delayed job's
-delayed-set member are removed with the state change, so it never starts. An
-active job's entry is acknowledged and removed (it can no longer be reclaimed)
-while its hash keeps `owner` and `entry`, and a notice is published on
-`base cancel`: the owner aborts its handler on the notice, or at its next
-heartbeat if it missed it, and the settle script then discards the late
-outcome. Cancel and finish are both atomic, so exactly one of them decides the
+delayed-set member are removed with the state change, so it never starts. A
+running job (a waiting one whose entry is pending) has its entry acknowledged
+and removed, so it can no longer be reclaimed and its owner no longer holds
+it (the hash gets `owner` and keeps `entry`, naming the canceled attempt), and a notice is published on `base cancel`: the owner aborts its handler
+on the notice, or at its next heartbeat if it missed it, and the settle script
+then discards the late outcome. Cancel and finish are both atomic, so exactly one of them decides the
 final state.
 ]]
 local base, group, reason, by, maxEvents = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -28,18 +28,23 @@ for i = 6, #ARGV do
   local jobKey = base .. 'job:' .. jobId
   local job = redis.call('HMGET', jobKey, 'state', 'tier', 'entry')
   local state, lane = job[1], base .. 'lane:' .. tostring(job[2])
-  local cancelable = state == 'waiting' or state == 'delayed' or state == 'active'
+  local cancelable = state == 'waiting' or state == 'delayed'
   if cancelable then
     if state == 'waiting' then
-      redis.call('XACK', lane, group, job[3])
-      redis.call('XDEL', lane, job[3])
-      redis.call('HDEL', jobKey, 'entry')
-    elseif state == 'delayed' then
-      redis.call('ZREM', KEYS[1], jobId)
+      -- a running job is a waiting job whose entry is pending: XACK says which
+      local running = job[3] and redis.call('XPENDING', lane, group, job[3], job[3], 1)[1]
+      if running then
+        -- `owner` and `entry` name the canceled attempt for its owner's scripts
+        state = 'active'
+        redis.call('XACK', lane, group, job[3])
+        redis.call('HSET', jobKey, 'owner', running[2])
+        redis.call('PUBLISH', base .. 'cancel', cjson.encode({ id = jobId, reason = reason, by = by }))
+      elseif job[3] then
+        redis.call('HDEL', jobKey, 'entry')
+      end
+      if job[3] then redis.call('XDEL', lane, job[3]) end
     else
-      redis.call('XACK', lane, group, job[3])
-      redis.call('XDEL', lane, job[3])
-      redis.call('PUBLISH', base .. 'cancel', cjson.encode({ id = jobId, reason = reason, by = by }))
+      redis.call('ZREM', KEYS[1], jobId)
     end
     redis.call('HSET', jobKey, 'state', 'canceled', 'finishedAt', now, 'cancelReason', reason, 'canceledBy', by)
     redis.call('ZADD', base .. 'canceled', now, jobId)

@@ -7,26 +7,58 @@ ARGV[2]  consumer group
 
 Reply:   {waiting, active, delayed, completed, failed, canceled, then waiting
          per tier...}
-Guarantee: one consistent snapshot. Active counts entries delivered and not yet
-acknowledged (running, or held by a dead worker until reclaimed); completed
-and failed count the retained ones.
+Guarantee: one consistent snapshot. Waiting counts the entries after the
+group's last delivered id (acknowledged entries linger until trimmed by whole
+nodes: see settle); active counts entries delivered and not yet acknowledged
+(running, or held by a dead worker until reclaimed); completed and failed
+count the retained ones.
 ]]
 local base, group = ARGV[1], ARGV[2]
+
+local function field(fields, name)
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+
+-- Redis 7 keeps the group's lag; it is unknown (nil) while a deleted entry
+-- lies after the last delivered id (a canceled waiting job), or before Redis 7:
+-- then the entries after that id are counted.
+local function undelivered(lane)
+  local lastId = '0-0'
+  for _, info in ipairs(redis.call('XINFO', 'GROUPS', lane)) do
+    if field(info, 'name') == group then
+      local lag = field(info, 'lag')
+      if type(lag) == 'number' then return lag end
+      lastId = field(info, 'last-delivered-id')
+    end
+  end
+  local count, after = 0, '(' .. lastId
+  while true do
+    local entries = redis.call('XRANGE', lane, after, '+', 'COUNT', 1000)
+    count = count + #entries
+    if #entries < 1000 then return count end
+    after = '(' .. entries[#entries][1]
+  end
+end
+
 local waiting, active = 0, 0
 local perTier = {}
 for tier = 1, #KEYS do
-  local pending = 0
-  local ok, summary = pcall(redis.call, 'XPENDING', KEYS[tier], group)
-  if ok then pending = summary[1] end
-  local length = redis.call('XLEN', KEYS[tier])
-  perTier[tier] = length - pending
-  waiting = waiting + length - pending
+  local pending, queued = 0, 0
+  if redis.call('EXISTS', KEYS[tier]) == 1 then
+    pending = redis.call('XPENDING', KEYS[tier], group)[1]
+    queued = undelivered(KEYS[tier])
+  end
+  perTier[tier] = queued
+  waiting = waiting + queued
   active = active + pending
 end
 local reply = {
   waiting, active,
   redis.call('ZCARD', base .. 'delayed'),
-  redis.call('ZCARD', base .. 'completed'),
+  redis.call('LLEN', base .. 'completed'),
   redis.call('ZCARD', base .. 'dead'),
   redis.call('ZCARD', base .. 'canceled'),
 }

@@ -11,26 +11,45 @@ ARGV[4..] triples: tier, stream entry id, job id — one per running job
 Reply:   {lost ids, canceled jobs as a flat list [id, reason, by, ...]}:
          the jobs this worker no longer owns, and those canceled while it ran
          them (the backstop for a missed cancel notice).
-Guarantee: `XCLAIM ... JUSTID` from the owner resets an entry's idle time
-without counting a delivery, so XAUTOCLAIM in other workers never reclaims a
-job whose worker is alive and heartbeating. An entry is only touched when the
-job hash still names this worker and this entry, so a heartbeat can never
-steal back a job that was reclaimed.
+Guarantee: an attempt is its worker's while its entry is pending for the
+worker's consumer (see settle). Only those entries are touched: `XCLAIM ...
+JUSTID` from the owner resets their idle time without counting a delivery, so
+XAUTOCLAIM in other workers never reclaims a job whose worker is alive and
+heartbeating, and a heartbeat never steals back a job that was reclaimed.
 ]]
 local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
+local listed = {}
+for i = 4, #ARGV - 2, 3 do
+  local lane = tonumber(ARGV[i]) + 1
+  listed[lane] = listed[lane] or {}
+  listed[lane][ARGV[i + 1]] = true
+end
+local held = {}
+for lane, entries in pairs(listed) do
+  local claim = {'XCLAIM', KEYS[lane], group, consumer, 0}
+  for _, pending in ipairs(redis.call('XPENDING', KEYS[lane], group, '-', '+', 1000000, consumer)) do
+    if entries[pending[1]] then
+      held[pending[1]] = true
+      claim[#claim + 1] = pending[1]
+    end
+  end
+  if #claim > 5 then
+    claim[#claim + 1] = 'JUSTID'
+    redis.call(unpack(claim))
+  end
+end
 local lost, canceled = {}, {}
 for i = 4, #ARGV - 2, 3 do
-  local tier, entryId, jobId = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
-  local job = redis.call('HMGET', base .. 'job:' .. jobId, 'state', 'owner', 'entry', 'cancelReason', 'canceledBy')
-  local owned = job[2] == consumer and job[3] == entryId
-  if owned and job[1] == 'active' then
-    redis.call('XCLAIM', KEYS[tier + 1], group, consumer, 0, entryId, 'JUSTID')
-  elseif owned and job[1] == 'canceled' then
-    canceled[#canceled + 1] = jobId
-    canceled[#canceled + 1] = job[4] or ''
-    canceled[#canceled + 1] = job[5] or ''
-  else
-    lost[#lost + 1] = jobId
+  local entryId, jobId = ARGV[i + 1], ARGV[i + 2]
+  if not held[entryId] then
+    local job = redis.call('HMGET', base .. 'job:' .. jobId, 'state', 'owner', 'entry', 'cancelReason', 'canceledBy')
+    if job[1] == 'canceled' and job[2] == consumer and job[3] == entryId then
+      canceled[#canceled + 1] = jobId
+      canceled[#canceled + 1] = job[4] or ''
+      canceled[#canceled + 1] = job[5] or ''
+    else
+      lost[#lost + 1] = jobId
+    end
   end
 end
 return {lost, canceled}

@@ -63,7 +63,7 @@ for i = 9, #ARGV do
       event('schedule:skipped', 'scheduledFor', nominal)
     else
       redis.call('HSET', jobKey, 'name', template.name, 'data', template.data, 'opts', template.opts,
-        'tier', template.tier, 'createdAt', now, 'attemptsMade', 0, 'stalls', 0,
+        'tier', template.tier, 'createdAt', now,
         'scheduleId', id, 'scheduledFor', nominal)
       if held then
         redis.call('HSET', jobKey, 'state', 'delayed', 'buffered', 1)

@@ -54,15 +54,10 @@ for tier = 0, #KEYS - 1 do
       redis.call('XADD', lane, '*', unpack(raw))
       unreadable = unreadable + 1
     elseif job[1] == 'waiting' and job[2] == entryId then
-      -- delivered by something other than the settle script: give it a fresh entry
+      -- a delivered entry of a waiting job is a running attempt (see settle)
+      local stalls = redis.call('HINCRBY', jobKey, 'stalls', 1)
       local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
       redis.call('HSET', jobKey, 'entry', newEntry)
-      requeued = requeued + 1
-    elseif job[1] == 'active' and job[2] == entryId then
-      local stalls = redis.call('HINCRBY', jobKey, 'stalls', 1)
-      redis.call('HDEL', jobKey, 'owner')
-      local newEntry = redis.call('XADD', lane, '*', 'j', jobId)
-      redis.call('HSET', jobKey, 'state', 'waiting', 'entry', newEntry)
       event('job:stalled', jobId, 'stalls', stalls)
       if stalls > maxStalls then
         -- the next worker to fetch it fails it at once, without running it,

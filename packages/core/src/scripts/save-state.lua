@@ -24,10 +24,12 @@ the entry's idle time, like a heartbeat.
 ]]
 local base, group, consumer, entryId, jobId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local what, value = ARGV[6], ARGV[8]
-local job = redis.call('HMGET', KEYS[1], 'state', 'owner', 'entry')
-if job[2] ~= consumer or job[3] ~= entryId then return 0 end
-if job[1] == 'canceled' then return 2 end
-if job[1] ~= 'active' then return 0 end
+-- the attempt is ours while its entry is pending for us (see settle)
+if #redis.call('XPENDING', KEYS[3], group, entryId, entryId, 1, consumer) == 0 then
+  local job = redis.call('HMGET', KEYS[1], 'state', 'owner', 'entry')
+  return (job[1] == 'canceled' and job[2] == consumer and job[3] == entryId) and 2 or 0
+end
+redis.call('XCLAIM', KEYS[3], group, consumer, 0, entryId, 'JUSTID')
 if what == 'checkpoint' then
   redis.call('HSET', KEYS[2], 'state', value)
   redis.call('HSET', KEYS[1], 'saved', 1) -- tells settle to hand the checkpoint hash out with the job
@@ -38,5 +40,4 @@ else
   redis.call('HSET', KEYS[1], 'progress', value)
   redis.call('XADD', base .. 'events', 'MAXLEN', '~', ARGV[9], '*', 'e', 'job:progress', 'j', jobId, 'progress', value)
 end
-redis.call('XCLAIM', KEYS[3], group, consumer, 0, entryId, 'JUSTID')
 return 1

@@ -9,25 +9,40 @@ ARGV[2]  consumer group
 ARGV[3]  consumer name (the worker)
 ARGV[4]  how many jobs to claim (free slots; 0 to only record outcomes)
 ARGV[5]  events stream max length (approximate)
-ARGV[6]  N, the number of outcomes, followed by N groups of 9:
+ARGV[6]  the outcomes, a JSON array of arrays (one string: far cheaper to
+         send than ten arguments per outcome) of
            job id, tier, stream entry id,
            outcome ("completed", "failed" or "canceled": the handler canceled it),
            value (completed: result JSON or ""; failed: error message; canceled: reason),
            failed: stack / canceled: who,
            failed: retry due time in ms, 0 to retry at once, -1 final,
            retention: how many finished jobs of this outcome to keep (-1 all, 0 none),
-           retention: their max age in ms (-1 any)
+           retention: their max age in ms (-1 any),
+           when the attempt started (ms as a string, the `now` of the call that claimed it)
 
-Reply:   {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
+Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
+         and Redis writes it faster too) of the array
+         {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           now,
           1, {{entryId, tier, jobId, {checkpoint hash}, {field, value, ...}}, ...}}
-         with the started jobs' hashes (as stored before they started) and saved
-         checkpoints and steps; or {..., now, 0, lastDeliveredId per tier} when
-         nothing was waiting, for the worker to block on entries after those ids.
+         with the started jobs' hashes and saved checkpoints and steps (an
+         empty hash comes as {}); or
+         {..., now, 0, lastDeliveredId per tier} when nothing was waiting, for
+         the worker to block on entries after those ids; or {..., now, 2} when
+         the queue is paused.
 Guarantees:
-- Outcomes: the owner check, XACK, XDEL and the next state in one step, so an
-  attempt's outcome is recorded at most once, a fenced-off worker's late
-  outcome is never stored ("lost"), and an acknowledged job is always in a
+- A running job is its stream entry, delivered and not yet acknowledged: the
+  job hash says "waiting" with that entry until an outcome is recorded, and
+  the entry id is the attempt's fencing token: the attempt is this worker's
+  while the entry is pending (reclaim, cancel and hand-back acknowledge the
+  entries they take, and change the hash).
+- Acknowledged entries leave the stream by whole nodes (XTRIM MINID ~), never
+  past the oldest pending one; readers count waiting entries after the group's
+  last delivered id.
+- Outcomes: the ownership check, XACK and the next state in one step, so
+  an attempt's outcome is recorded at most once, a fenced-off worker's late
+  outcome is never stored ("lost"), an outcome sent again after its reply was
+  lost gets the same answer and writes nothing, and an acknowledged job is always in a
   stream, the delayed set or a final state. A job canceled while this worker
   ran it keeps its state; its late outcome is discarded with a `job:discarded`
   event ("canceled").
@@ -36,22 +51,35 @@ Guarantees:
   started, so nothing is pre-claimed that higher-tier work could sit behind.
   Entries that cannot be parsed or whose job hash is missing are dead-lettered
   with a reason; entries of jobs no longer waiting (stale) are dropped.
+- `job:completed` events are written only while someone reads the events
+  stream (the `listeners` key exists); every other event always is.
 ]]
 local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
 local remaining, maxEvents = tonumber(ARGV[4]), ARGV[5]
+local outcomes = cjson.decode(ARGV[6])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- per-job writes take the time as a string: formatting a number costs on every call
+local nowText = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
 
 local function event(name, jobId, ...)
   redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxEvents, '*', 'e', name, 'j', jobId, ...)
 end
 
--- retention of finished jobs (with their checkpoints): within count and age, oldest first
-local function retain(set, jobKey, jobId, keepCount, keepAge)
-  if keepCount == 0 then
-    redis.call('DEL', jobKey, base .. 'checkpoint:' .. jobId)
-    return
+local function deleteJobs(ids)
+  if #ids == 0 then return end
+  local keys = {}
+  for _, id in ipairs(ids) do
+    keys[#keys + 1] = base .. 'job:' .. id
+    keys[#keys + 1] = base .. 'checkpoint:' .. id
   end
+  redis.call('DEL', unpack(keys))
+end
+
+-- retention of failed jobs (dead set, by time): within count and age, oldest first
+local function retainDead(jobId, keepCount, keepAge)
+  local set = base .. 'dead'
+  if keepCount == 0 then return deleteJobs({jobId}) end
   redis.call('ZADD', set, now, jobId)
   local expired = {}
   if keepAge >= 0 then
@@ -60,77 +88,169 @@ local function retain(set, jobKey, jobId, keepCount, keepAge)
   if keepCount > 0 then
     local excess = redis.call('ZCARD', set) - keepCount
     if excess > 0 then
-      for _, id in ipairs(redis.call('ZRANGE', set, 0, math.min(excess, 100) - 1)) do
-        expired[#expired + 1] = id
-      end
+      for _, id in ipairs(redis.call('ZRANGE', set, 0, math.min(excess, 100) - 1)) do expired[#expired + 1] = id end
     end
   end
-  for _, id in ipairs(expired) do
-    redis.call('DEL', base .. 'job:' .. id, base .. 'checkpoint:' .. id)
-    redis.call('ZREM', set, id)
+  if #expired > 0 then
+    deleteJobs(expired)
+    redis.call('ZREM', set, unpack(expired))
   end
 end
 
--- entries of finished jobs, per lane, acknowledged and deleted together at the end
-local done = {}
+-- retention of completed jobs: a list in finish order (oldest first), trimmed
+-- from its head by count and by age
+local completedList = base .. 'completed'
+local function trimCompleted(keepCount, keepAge)
+  if keepCount > 0 then
+    local excess = redis.call('LLEN', completedList) - keepCount
+    if excess > 0 then deleteJobs(redis.call('LPOP', completedList, math.min(excess, 1000))) end
+  end
+  if keepAge >= 0 then
+    local expired = {}
+    for _ = 1, 1000 do
+      local head = redis.call('LINDEX', completedList, 0)
+      if not head then break end
+      local finishedAt = tonumber(redis.call('HGET', base .. 'job:' .. head, 'finishedAt'))
+      if finishedAt and finishedAt > now - keepAge then break end
+      redis.call('LPOP', completedList)
+      expired[#expired + 1] = head
+    end
+    deleteJobs(expired)
+  end
+end
 
-local function finish(jobId, tier, entryId, outcome, value, extra, retryAt, keepCount, keepAge)
-  local jobKey, lane = base .. 'job:' .. jobId, KEYS[tier + 1]
+-- Stream ids compare as (ms, seq) pairs.
+local function idParts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+-- Acknowledged entries are not deleted one by one (XDEL seeks each in its
+-- node); they are trimmed by whole nodes from the head of the stream, up to the
+-- oldest entry still pending, or past `newest` (an entry just acknowledged)
+-- when nothing is: entries up to there were all delivered, so all acknowledged.
+local function trimAcknowledged(lane, newest)
+  local summary = redis.call('XPENDING', lane, group)
+  local minId = summary[1] > 0 and summary[2] or nil
+  if not minId then
+    local ms, seq = idParts(newest)
+    minId = ms .. '-' .. (seq + 1)
+  end
+  redis.call('XTRIM', lane, 'MINID', '~', minId)
+end
+
+-- Which finished attempts this worker still held: XACK acknowledges the
+-- entries still pending, and when it acknowledged all of a lane's (nearly
+-- always), all were this worker's (a worker only presents entries delivered
+-- to it). Otherwise the job hash tells, per job: an entry another script took
+-- (reclaim, hand-back, cancel) is no longer the hash's waiting entry.
+local held, check = {}, {}
+if #outcomes > 0 then
+  local perLane = {}
+  for _, o in ipairs(outcomes) do
+    local lane = o[2] + 1
+    perLane[lane] = perLane[lane] or {}
+    table.insert(perLane[lane], o[3])
+  end
+  for lane, entryIds in pairs(perLane) do
+    local acked = redis.call('XACK', KEYS[lane], group, unpack(entryIds))
+    local newest, newestMs, newestSeq = nil, -1, -1
+    for _, entryId in ipairs(entryIds) do
+      if acked == #entryIds then held[entryId] = true else check[entryId] = true end
+      local ms, seq = idParts(entryId)
+      if ms > newestMs or (ms == newestMs and seq > newestSeq) then newest, newestMs, newestSeq = entryId, ms, seq end
+    end
+    if acked > 0 then trimAcknowledged(KEYS[lane], newest) end
+  end
+end
+
+local completed, trims, listening = {}, {}, nil
+
+-- what an outcome of this attempt already recorded answered: its call's reply
+-- was lost (a cut connection) and the worker sent it again
+local REPLAYED = {completed = 'completed', failed = 'failed', delayed = 'retrying'}
+
+local function notHeld(jobId, entryId, outcome, value)
+  local jobKey = base .. 'job:' .. jobId
   local job = redis.call('HMGET', jobKey, 'state', 'owner', 'entry')
-  if job[2] ~= consumer or job[3] ~= entryId then return 'lost' end
+  if job[3] ~= entryId then return 'lost' end
   if job[1] == 'canceled' then
-    -- canceled while running: the late outcome is discarded, and said so
+    if not job[2] then return 'canceled' end -- the handler's own cancel, recorded already
+    if job[2] ~= consumer then return 'lost' end
+    -- canceled while this attempt ran: the late outcome is discarded, and said so
     redis.call('HDEL', jobKey, 'owner', 'entry')
     event('job:discarded', jobId, 'outcome', outcome, 'error', outcome == 'failed' and value or '')
     return 'canceled'
   end
-  if job[1] ~= 'active' then return 'lost' end
-  done[tier + 1] = done[tier + 1] or {}
-  table.insert(done[tier + 1], entryId)
-  redis.call('HDEL', jobKey, 'owner', 'entry')
+  return REPLAYED[job[1]] or 'lost'
+end
+
+local function finish(jobId, tier, outcome, value, extra, retryAt, keepCount, keepAge, startedAt)
+  local jobKey = base .. 'job:' .. jobId
   if outcome == 'completed' then
-    redis.call('HSET', jobKey, 'state', 'completed', 'finishedAt', now, 'result', value)
-    event('job:completed', jobId)
-    retain(base .. 'completed', jobKey, jobId, keepCount, keepAge)
+    if keepCount == 0 then
+      deleteJobs({jobId})
+    else
+      if value == '' then
+        redis.call('HSET', jobKey, 'state', 'completed', 'startedAt', startedAt, 'finishedAt', nowText)
+      else
+        redis.call('HSET', jobKey, 'state', 'completed', 'startedAt', startedAt, 'finishedAt', nowText, 'result', value)
+      end
+      completed[#completed + 1] = jobId
+      if keepCount > 0 or keepAge >= 0 then trims[keepCount .. ':' .. keepAge] = {keepCount, keepAge} end
+    end
+    if listening == nil then listening = redis.call('EXISTS', base .. 'listeners') == 1 end
+    if listening then event('job:completed', jobId) end
     return 'completed'
   end
   if outcome == 'canceled' then
-    redis.call('HSET', jobKey, 'state', 'canceled', 'finishedAt', now, 'cancelReason', value, 'canceledBy', extra)
+    redis.call('HSET', jobKey, 'state', 'canceled', 'startedAt', startedAt, 'finishedAt', nowText,
+      'cancelReason', value, 'canceledBy', extra)
     redis.call('ZADD', base .. 'canceled', now, jobId)
     event('job:canceled', jobId, 'reason', value, 'by', extra, 'from', 'handler')
     return 'canceled'
   end
   local attemptsMade = redis.call('HINCRBY', jobKey, 'attemptsMade', 1)
-  redis.call('HSET', jobKey, 'error', value, 'stack', extra)
   if retryAt >= 0 then
     if retryAt <= now then
-      local entry = redis.call('XADD', lane, '*', 'j', jobId)
-      redis.call('HSET', jobKey, 'state', 'waiting', 'entry', entry)
+      local entry = redis.call('XADD', KEYS[tier + 1], '*', 'j', jobId)
+      redis.call('HSET', jobKey, 'state', 'waiting', 'entry', entry, 'error', value, 'stack', extra)
     else
       redis.call('ZADD', base .. 'delayed', retryAt, jobId)
-      redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', retryAt)
+      redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', retryAt, 'error', value, 'stack', extra)
     end
     event('job:retrying', jobId, 'attemptsMade', attemptsMade, 'error', value)
     return 'retrying'
   end
-  redis.call('HSET', jobKey, 'state', 'failed', 'finishedAt', now)
+  redis.call('HSET', jobKey, 'state', 'failed', 'startedAt', startedAt, 'finishedAt', nowText, 'error', value, 'stack', extra)
   event('job:failed', jobId, 'error', value)
-  retain(base .. 'dead', jobKey, jobId, keepCount, keepAge)
+  retainDead(jobId, keepCount, keepAge)
   return 'failed'
 end
 
 local reply = {}
-for i = 0, tonumber(ARGV[6]) - 1 do
-  local a = 7 + i * 9
-  reply[#reply + 1] = finish(ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
-    ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]))
+for _, o in ipairs(outcomes) do
+  local jobId, entryId, outcome, value = o[1], o[3], o[4], o[5]
+  if check[entryId] then
+    local job = redis.call('HMGET', base .. 'job:' .. jobId, 'state', 'entry')
+    held[entryId] = job[1] == 'waiting' and job[2] == entryId
+  end
+  if held[entryId] then
+    reply[#reply + 1] = finish(jobId, o[2], outcome, value, o[6], o[7], o[8], o[9], o[10])
+  else
+    reply[#reply + 1] = notHeld(jobId, entryId, outcome, value)
+  end
 end
-for lane, entryIds in pairs(done) do
-  redis.call('XACK', KEYS[lane], group, unpack(entryIds))
-  redis.call('XDEL', KEYS[lane], unpack(entryIds))
+if #completed > 0 then
+  redis.call('RPUSH', completedList, unpack(completed))
+  for _, trim in pairs(trims) do trimCompleted(trim[1], trim[2]) end
 end
 reply[#reply + 1] = now
-if remaining <= 0 then return reply end
+if remaining <= 0 then return cjson.encode(reply) end
+if redis.call('EXISTS', base .. 'paused') == 1 then
+  reply[#reply + 1] = 2
+  return cjson.encode(reply)
+end
 
 local function field(fields, name)
   if type(fields) ~= 'table' then return nil end
@@ -140,29 +260,31 @@ local function field(fields, name)
   return nil
 end
 
-local function deadLetter(lane, tier, entryId, fields, jobId, reason)
+local function drop(lane, entryId)
   redis.call('XACK', lane, group, entryId)
   redis.call('XDEL', lane, entryId)
+end
+
+local function deadLetter(lane, tier, entryId, fields, jobId, reason)
+  drop(lane, entryId)
   local deadId = 'dead:' .. tier .. ':' .. entryId
   redis.call('HSET', base .. 'job:' .. deadId, 'name', '(unreadable entry)', 'data', 'null',
-    'opts', '{"attempts":1}', 'tier', tier, 'state', 'failed', 'createdAt', now, 'finishedAt', now,
-    'attemptsMade', 0, 'stalls', 0, 'error', reason, 'entryFields', cjson.encode(fields or {}),
-    'entryJobId', jobId or '')
+    'opts', '{"attempts":1}', 'tier', tier, 'state', 'failed', 'createdAt', now, 'finishedAt', nowText,
+    'error', reason, 'entryFields', cjson.encode(fields or {}), 'entryJobId', jobId or '')
   redis.call('ZADD', base .. 'dead', now, deadId)
   event('job:dead-lettered', deadId, 'reason', reason)
 end
 
 local started = {}
 for tier = 0, #KEYS - 1 do
-  local lane = KEYS[tier + 1]
+  local lane, tierText = KEYS[tier + 1], tostring(tier)
   while remaining > 0 do
     local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', remaining, 'STREAMS', lane, '>')
     if not read then break end
     for _, entry in ipairs(read[1][2]) do
       local entryId, fields = entry[1], entry[2]
-      local jobId = field(fields, 'j')
-      local jobKey = jobId and base .. 'job:' .. jobId
-      local job = jobId and redis.call('HGETALL', jobKey)
+      local jobId = type(fields) == 'table' and fields[1] == 'j' and fields[2] or field(fields, 'j') -- ours are exactly {j, id}
+      local job = jobId and redis.call('HGETALL', base .. 'job:' .. jobId)
       local state, entry, saved
       if job then
         for i = 1, #job - 1, 2 do
@@ -177,12 +299,11 @@ for tier = 0, #KEYS - 1 do
       elseif #job == 0 then
         deadLetter(lane, tier, entryId, fields, jobId, 'job record ' .. jobId .. ' is missing')
       elseif state ~= 'waiting' or entry ~= entryId then
-        redis.call('XACK', lane, group, entryId)
-        redis.call('XDEL', lane, entryId)
+        drop(lane, entryId)
       else
-        redis.call('HSET', jobKey, 'state', 'active', 'owner', consumer, 'startedAt', now)
+        -- started: the entry is now pending for this consumer; the hash is not touched
         local checkpoint = saved and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or {}
-        started[#started + 1] = {entryId, tier, jobId, checkpoint, job}
+        started[#started + 1] = {entryId, tierText, jobId, checkpoint, job}
         remaining = remaining - 1
       end
     end
@@ -191,7 +312,7 @@ end
 if #started > 0 then
   reply[#reply + 1] = 1
   reply[#reply + 1] = started
-  return reply
+  return cjson.encode(reply)
 end
 
 local lastIds = {}
@@ -203,4 +324,4 @@ for tier = 1, #KEYS do
 end
 reply[#reply + 1] = 0
 reply[#reply + 1] = lastIds
-return reply
+return cjson.encode(reply)

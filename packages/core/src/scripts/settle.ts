@@ -12,6 +12,8 @@ export interface HeldJob {
   id: string;
   tier: number;
   entryId: string;
+  /** When the attempt started (ms, Redis time): recorded with its outcome. */
+  startedAt: number;
 }
 
 export type AttemptOutcome =
@@ -37,6 +39,8 @@ export interface FetchedJob {
   record: JobRecord;
   /** The job's checkpoint hash: `state` and `step:<name>` fields, as saved by earlier attempts. */
   saved: JobRecord;
+  /** When this attempt started (ms, Redis time). */
+  startedAt: number;
 }
 
 export interface SettledOutcome {
@@ -51,6 +55,8 @@ export interface SettleReply {
   jobs: FetchedJob[];
   /** Set when nothing was waiting: block on the tier streams after these ids. */
   lastIds?: string[];
+  /** Set when the queue is paused: nothing was claimed. */
+  paused?: true;
 }
 
 /**
@@ -63,27 +69,29 @@ export async function settle(
   outcomes: readonly SettledOutcome[],
   fetchCount: number,
 ): Promise<SettleReply> {
-  const args: (string | number)[] = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, outcomes.length];
-  for (const { job, outcome } of outcomes) args.push(job.id, job.tier, job.entryId, ...outcomeArgs(outcome));
-  const reply = await script.run<unknown[]>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args);
+  const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => [job.id, job.tier, job.entryId, ...outcomeArgs(outcome), String(job.startedAt)]));
+  const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
+  const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
-  const now = String(reply[outcomes.length]);
+  const now = Number(reply[outcomes.length]);
   if (reply.length === outcomes.length + 1) return { replies, jobs: [] };
   const found = Number(reply[outcomes.length + 1]);
+  if (found === 2) return { replies, jobs: [], paused: true };
   const payload = reply[outcomes.length + 2] as unknown[];
   if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
   const jobs = (payload as unknown[][]).map((job): FetchedJob => {
     const record = toRecord(job[4] as unknown[]);
-    // the script returns the hash as it was before the start it just made
+    // a started job's hash still says waiting: its pending entry makes it active
     record.state = 'active';
-    record.startedAt = now;
+    record.startedAt = String(now);
     record.owner = consumer;
     return {
       entryId: String(job[0]),
       tier: Number(job[1]),
       id: String(job[2]),
-      saved: toRecord(job[3] as unknown[]),
+      saved: toRecord(Array.isArray(job[3]) ? job[3] : []), // an empty hash comes as {}
       record,
+      startedAt: now,
     };
   });
   return { replies, jobs };
@@ -104,11 +112,14 @@ function outcomeArgs(outcome: AttemptOutcome): (string | number)[] {
 export type FetchReply =
   | { jobs: FetchedJob[] }
   /** Nothing was waiting: block on the tier streams after these ids. */
-  | { jobs: []; lastIds: string[] };
+  | { jobs: []; lastIds: string[] }
+  /** The queue is paused. */
+  | { jobs: []; paused: true };
 
 /** Claims and starts up to `count` jobs for `consumer`: a round with no outcome. */
 export async function fetchJobs(ctx: QueueContext, consumer: string, count: number): Promise<FetchReply> {
-  const { jobs, lastIds } = await settle(ctx, consumer, [], count);
+  const { jobs, lastIds, paused } = await settle(ctx, consumer, [], count);
+  if (paused) return { jobs: [], paused };
   return lastIds && jobs.length === 0 ? { jobs: [], lastIds } : { jobs };
 }
 

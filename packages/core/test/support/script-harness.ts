@@ -10,6 +10,7 @@ import {
   addJobs,
   fetchJobs,
   initQueue,
+  readJob,
   toRecord,
   type EncodedJob,
   type FetchedJob,
@@ -42,7 +43,7 @@ export async function add(ctx: QueueContext, ...jobs: EncodedJob[]): Promise<voi
 }
 
 export function held(fetched: FetchedJob): HeldJob {
-  return { id: fetched.id, tier: fetched.tier, entryId: fetched.entryId };
+  return { id: fetched.id, tier: fetched.tier, entryId: fetched.entryId, startedAt: fetched.startedAt };
 }
 
 export async function fetchOne(ctx: QueueContext, consumer: string): Promise<FetchedJob> {
@@ -51,6 +52,12 @@ export async function fetchOne(ctx: QueueContext, consumer: string): Promise<Fet
   return reply.jobs[0]!;
 }
 
+/** A job's hash as stored. A running job's says "waiting": see `readerView`. */
 export async function hash(ctx: QueueContext, id: string): Promise<Record<string, string>> {
   return toRecord(await ctx.connection.call<unknown[]>(['HGETALL', ctx.keys.job(id)]));
+}
+
+/** A job's hash as readers see it: "active" with its `owner` while its entry is pending. */
+export async function readerView(ctx: QueueContext, id: string): Promise<Record<string, string>> {
+  return (await readJob(ctx, id))?.record ?? {};
 }
