@@ -164,10 +164,9 @@ describe('queues with look-alike names, run by workers, keep to their own keys',
 
 /** Whether `key` is one `keys` builds: a fixed key, or a job, checkpoint or schedule key (with its lists). */
 function isNamedBy(keys: QueueKeys, key: string): boolean {
-  const fixed = [
-    keys.meta, keys.delayed, keys.completed, keys.dead, keys.events, keys.canceled, keys.schedulesDue,
-    keys.scheduleIds, keys.bufferedSchedules, keys.leaderSeen, keys.leader, keys.fence, ...keys.lanes(4),
-  ];
+  // every getter of QueueKeys names one fixed key (meta, delayed, events, leader, ...)
+  const getters = Object.entries(Object.getOwnPropertyDescriptors(QueueKeys.prototype)).filter(([, d]) => d.get);
+  const fixed = [...getters.map(([name]) => (keys as unknown as Record<string, string>)[name]), ...keys.lanes(4)];
   if (fixed.includes(key)) return true;
   const rest = key.slice(keys.base.length);
   const jobId = /^(?:job|checkpoint):(.*)$/s.exec(rest)?.[1];

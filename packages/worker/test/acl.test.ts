@@ -8,7 +8,7 @@
  *   found by reading the sources) is granted by that line;
  * - a Queue, a Worker and a Scheduler do everything as that user (priorities,
  *   delays, cancel, retries with checkpoints and steps, dead letters, schedules,
- *   hand-back on close, events) and Redis denies none of their commands;
+ *   pause, hand-back on close, events) and Redis denies none of their commands;
  * - the user reaches no key or channel outside its prefix, and cannot run
  *   admin commands; a wrong password is a ConnectionError.
  */
@@ -60,6 +60,13 @@ function readmeAclLine(keyPrefix: string, password: string): string[] {
 }
 
 /**
+ * Sent only by the CLI's `streamjobs queues` (inspect.ts `listQueues`), an
+ * operator's tool: SCAN is not limited by key patterns, so the application's
+ * user does not get it (docs/security.md).
+ */
+const OPERATOR_ONLY = new Set(['SCAN']);
+
+/**
  * Every command the library sends: `redis.call` in the Lua scripts, direct
  * `call([...])` in the TypeScript sources (`CMD|sub` for container commands),
  * and what node-redis sends for us (connection names, subscriptions).
@@ -84,7 +91,7 @@ function commandsInSources(): Set<string> {
 
 describe('the README ACL line', () => {
   it('grants every command the library sends, on keys and channels under the prefix', async () => {
-    const commands = [...commandsInSources()].sort();
+    const commands = [...commandsInSources()].filter((command) => !OPERATOR_ONLY.has(command)).sort();
     // the scan must see what we know is there, or it proves nothing
     expect(commands).toEqual(expect.arrayContaining(['EVALSHA', 'EVAL', 'XREADGROUP', 'XAUTOCLAIM', 'XGROUP|CREATE', 'XREAD', 'PUBLISH']));
     expect(commands.length).toBeGreaterThan(40);
@@ -165,6 +172,8 @@ describe('running as the ACL user', () => {
     expect(await queue.resumeSchedule('tick')).toBe(true);
     expect((await queue.schedules()).map((info) => [info.id, info.runs])).toEqual([['tick', 2]]);
     expect(await queue.unschedule('tick')).toBe(true);
+    expect(await queue.pause()).toBe(true);
+    expect(await queue.resume()).toBe(true);
 
     // hand-back on close: another worker resumes the job at once
     const slow = await queue.add('slow', null);
