@@ -1,5 +1,6 @@
 import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
 import { ConnectionError, InvalidOptionsError, StreamJobsError } from './errors.js';
+import { MAX_TIMER_MS } from './job/options.js';
 
 /**
  * How to reach Redis: client options for node-redis (`{ url }` at least), or a
@@ -10,9 +11,6 @@ export type ConnectionOptions = RedisClientOptions | RedisClientType<any, any, a
 
 /** How long a call waits for a (re)connection before it rejects. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-
-/** The longest timer Node keeps (about 24.8 days); a longer one fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type Reply = unknown;
 

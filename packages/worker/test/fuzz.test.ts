@@ -303,6 +303,28 @@ describe(`fuzz (seed ${SEED}; replay with FUZZ_SEED=${SEED})`, () => {
   });
 });
 
+describe('a hand-written entry with a real entry\'s id', () => {
+  // Stream ids are per stream: the same id in another tier's stream is another entry.
+  it('in another tier stream does not make the job run twice', async () => {
+    const prefix = `${root}:same-id`;
+    const queue = open.track(new Queue('same-id', { connection, prefix }));
+    const job = await queue.add('real', { n: 1 }); // tier normal (2)
+    const entryId = await admin.call<string>(['HGET', queue.keys.job(job.id), 'entry']);
+    await admin.call(['XADD', queue.keys.lane(0), entryId, 'j', job.id]);
+    let runs = 0;
+    const worker = open.track(
+      new Worker('same-id', async () => void runs++, { connection, prefix, concurrency: 2, scheduler: false }),
+    );
+    const errors: Error[] = [];
+    worker.on('error', (err) => errors.push(err));
+    expect((await queue.waitFor(job.id)).state).toBe('completed');
+    await waitUntil(async () => (await queue.counts()).waiting === 0, { message: 'both entries read' });
+    await worker.close();
+    expect(runs).toBe(1);
+    expect(errors).toEqual([]);
+  });
+});
+
 const QUEUE_NAMES = ['a', 'b'] as const;
 type QueueName = (typeof QUEUE_NAMES)[number];
 type Queues = Record<QueueName, Queue>;

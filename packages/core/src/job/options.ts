@@ -1,5 +1,4 @@
 import { InvalidOptionsError } from '../errors.js';
-import { MAX_TIMER_MS } from '../connection.js';
 import { assertWellFormed } from '../keys.js';
 import type { BackoffOptions, JobOptions, RetentionOptions, StoredJobOptions } from './types.js';
 
@@ -7,6 +6,8 @@ export const DEFAULT_TIERS: readonly string[] = ['critical', 'high', 'normal', '
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 const MAX_ATTEMPTS = 1_000_000;
 const MAX_ID_LENGTH = 512;
+/** The longest timer Node keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const JOB_OPTION_KEYS = new Set([
   'priority',

@@ -50,7 +50,8 @@ Guarantees:
   entry, and at most the asked number of entries are claimed, all of them
   started, so nothing is pre-claimed that higher-tier work could sit behind.
   Entries that cannot be parsed or whose job hash is missing are dead-lettered
-  with a reason; entries of jobs no longer waiting (stale) are dropped.
+  with a reason; entries of jobs no longer waiting (stale), and entries that
+  are not the job's own (its entry id, in its tier's stream), are dropped.
 - `job:completed` events are written only while someone reads the events
   stream (the `listeners` key exists); every other event always is.
 ]]
@@ -285,12 +286,13 @@ for tier = 0, #KEYS - 1 do
       local entryId, fields = entry[1], entry[2]
       local jobId = type(fields) == 'table' and fields[1] == 'j' and fields[2] or field(fields, 'j') -- ours are exactly {j, id}
       local job = jobId and redis.call('HGETALL', base .. 'job:' .. jobId)
-      local state, entry, saved
+      local state, entry, jobTier, saved
       if job then
         for i = 1, #job - 1, 2 do
           local name = job[i]
           if name == 'state' then state = job[i + 1]
           elseif name == 'entry' then entry = job[i + 1]
+          elseif name == 'tier' then jobTier = job[i + 1]
           elseif name == 'saved' then saved = true end
         end
       end
@@ -298,7 +300,8 @@ for tier = 0, #KEYS - 1 do
         deadLetter(lane, tier, entryId, fields, nil, 'stream entry has no job id field "j"')
       elseif #job == 0 then
         deadLetter(lane, tier, entryId, fields, jobId, 'job record ' .. jobId .. ' is missing')
-      elseif state ~= 'waiting' or entry ~= entryId then
+      elseif state ~= 'waiting' or entry ~= entryId or jobTier ~= tierText then
+        -- stale, or not its entry: ids are per stream, so the same id in another tier's stream is another entry
         drop(lane, entryId)
       else
         -- started: the entry is now pending for this consumer; the hash is not touched
