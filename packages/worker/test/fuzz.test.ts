@@ -13,7 +13,9 @@
  *   entries) are XADDed into the tier streams between more good jobs: every
  *   unreadable entry is dead-lettered, every accepted job runs exactly once
  *   with its data intact (or stays canceled or delayed, as it was told), and
- *   nothing is left unhandled.
+ *   nothing is left unhandled;
+ * - and, deterministically, the case the random entries once hit by chance: a
+ *   copy of a job's entry under the same id in another tier's stream.
  * Inputs come from a seeded PRNG; the seed is in every test's name. Replay a
  * failure with FUZZ_SEED=<seed>.
  */
