@@ -97,7 +97,8 @@ export class RedisConnection {
     if (this.client.isReady) return;
     if (!this.client.isOpen) {
       this.connecting ??= this.client.connect().then(
-        () => undefined,
+        // node-redis (6.3) leaves the socket open when destroy() comes while it is being created
+        () => void (this.closed && this.client.destroy()),
         (err: unknown) => {
           this.lastError = err as Error;
         },

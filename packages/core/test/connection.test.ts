@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ConnectionError, Queue } from '@streamjobs/core';
+import { ConnectionError, Queue, RedisConnection } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
-import { OpenResources, freePort, startRedisServer, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, connection, freePort, rawClient, startRedisServer, testPrefix, waitUntil } from '@streamjobs/testing';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
@@ -49,5 +49,21 @@ describe('when Redis is unavailable', () => {
     expect(first.length + second.length).toBe(200);
     expect(runs.size).toBe(200);
     expect([...runs.values()].every((count) => count === 1)).toBe(true);
+  });
+});
+
+describe('closing a connection', () => {
+  it('while it is still connecting leaves no socket open (a leaked one keeps the process alive)', async () => {
+    const name = `closing-${testPrefix()}`;
+    const redis = await rawClient();
+    open.track({ close: () => redis.destroy() });
+    const closing = RedisConnection.create(connection(), 5_000, name);
+    const call = closing.call(['PING']).catch((err: unknown) => err); // starts connecting
+    closing.close();
+    await call;
+    await waitUntil(async () => !(await redis.sendCommand(['CLIENT', 'LIST'])).toString().includes(`name=${name} `), {
+      message: `no client named ${name} left`,
+      timeoutMs: 10_000,
+    });
   });
 });
