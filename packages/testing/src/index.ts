@@ -3,3 +3,4 @@ export * from './helpers.js';
 export * from './child-process.js';
 export type * from './fixture-types.js';
 export * from './fixtures/chaos-types.js';
+export * from './random.js';

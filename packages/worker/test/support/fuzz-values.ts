@@ -4,18 +4,7 @@
  * JavaScript caller (no type checker) could pass: anything at all, or option
  * objects whose keys are mostly the right ones with values mostly right.
  */
-
-/** mulberry32: small, fast, good enough to pick test inputs. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '@streamjobs/testing';
 
 /** Strings that have broken key builders, parsers and protocols somewhere. */
 export const TRICKY_STRINGS = [
