@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue as SjQueue } from '@streamjobs/core';
-import { rawClient, spawnFixture, startRedisServer, type FixtureProcess, type RedisServerProcess } from '@streamjobs/testing';
+import { mulberry32, rawClient, spawnFixture, startRedisServer, type FixtureProcess, type RedisServerProcess } from '@streamjobs/testing';
 import { Queue as BullQueue } from 'bullmq';
 import type { BenchWorkerConfig, ChildMessage, JobData, Lib, Progress } from './protocol.js';
 
@@ -202,17 +202,6 @@ function jobList(count: number, seed: number, withTiers: boolean): JobSpec[] {
   return Array.from({ length: count }, (_, i) =>
     withTiers ? { data: { i }, tier: Math.floor(random() * TIERS.length) } : { data: { i } },
   );
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function addAll(target: Producer, jobs: JobSpec[]): Promise<void> {

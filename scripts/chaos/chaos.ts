@@ -5,10 +5,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, RedisConnection } from '@streamjobs/core';
-import { spawnFixture, testPrefix, type ChaosWorkerConfig } from '@streamjobs/testing';
+import { mulberry32, spawnFixture, testPrefix, type ChaosWorkerConfig } from '@streamjobs/testing';
 import { Fleet } from './fleet.js';
 import { Killer } from './killer.js';
-import { mulberry32, planJobs } from './plan.js';
+import { planJobs } from './plan.js';
 import { Producer } from './producer.js';
 import { verify, type Verdict } from './verify.js';
 

@@ -3,7 +3,7 @@
  * timing of kills is not reproducible; the jobs are).
  */
 import type { JobOptions } from '@streamjobs/core';
-import type { ChaosJobData } from '@streamjobs/testing';
+import { mulberry32, type ChaosJobData } from '@streamjobs/testing';
 
 export type JobKind = 'short' | 'delayed' | 'failOnce' | 'long';
 
@@ -65,14 +65,3 @@ export function planJobs(count: number, chaosMs: number, seed: number): PlannedJ
   });
 }
 
-/** A small seeded PRNG (uniform in [0, 1)). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}

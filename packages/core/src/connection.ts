@@ -1,5 +1,6 @@
 import { createClient, type RedisClientOptions, type RedisClientType } from 'redis';
-import { ConnectionError, StreamJobsError } from './errors.js';
+import { ConnectionError, InvalidOptionsError, StreamJobsError } from './errors.js';
+import { MAX_TIMER_MS } from './job/options.js';
 import { duplicateCluster, isClusterClient, isClusterOptions, ownClusterClient, routingKey, type ClusterClient, type ClusterOptions } from './cluster.js';
 
 /**
@@ -46,19 +47,23 @@ export class RedisConnection {
    * which; a name in the caller's options wins.
    */
   static create(options: ConnectionOptions, connectTimeout = DEFAULT_CONNECT_TIMEOUT_MS, name?: string): RedisConnection {
-    if (isClusterClient(options) || isClusterOptions(options)) {
-      return new RedisConnection(ownClusterClient(options, CLUSTER_NODE_SETTINGS, name), connectTimeout);
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new InvalidOptionsError('connection', 'must be node-redis client options ({ url, ... }) or a node-redis client (or their cluster counterparts)');
     }
-    const client = isClient(options)
-      ? options.duplicate({ ...OUR_SETTINGS, ...named(options.options?.name ?? name) })
-      : createClient({ ...withResilientDefaults(options), ...named(options.name ?? name) });
-    return new RedisConnection(client, connectTimeout);
+    let client: Client;
+    try {
+      client = ownClient(options, name);
+    } catch (err) {
+      // node-redis checks its options here (a bad url, an option that needs RESP3)
+      throw new InvalidOptionsError('connection', (err as Error).message);
+    }
+    return new RedisConnection(client, Math.min(connectTimeout, MAX_TIMER_MS));
   }
 
   /** A second connection to the same server, e.g. for blocking reads or notices. */
   duplicate(name?: string): RedisConnection {
     const client = isClusterClient(this.client)
-      ? duplicateCluster(this.client, CLUSTER_NODE_SETTINGS, name)
+      ? duplicateCluster(this.client, CLUSTER_NODE_SETTINGS, optionalName(name))
       : this.client.duplicate({ ...OUR_SETTINGS, ...named(name) });
     return new RedisConnection(client, this.connectTimeout);
   }
@@ -151,8 +156,29 @@ export class RedisConnection {
   }
 }
 
+/** A client of our own: from the caller's options, or copied from the caller's client. */
+function ownClient(options: ConnectionOptions, name: string | undefined): Client {
+  if (isClusterClient(options) || isClusterOptions(options)) return ownClusterClient(options, CLUSTER_NODE_SETTINGS, optionalName(name));
+  return isClient(options)
+    ? options.duplicate({ ...OUR_SETTINGS, ...named(options.options?.name ?? name) })
+    : createClient({ ...withResilientDefaults(options), ...named(options.name ?? name) });
+}
+
+function optionalName(name: string | undefined): string | undefined {
+  return name === undefined ? undefined : printable(name);
+}
+
 function named(name: string | undefined): { name?: string } {
-  return name === undefined ? {} : { name };
+  return name === undefined ? {} : { name: printable(name) };
+}
+
+/**
+ * CLIENT SETNAME refuses spaces, newlines and anything outside `!`..`~`, and
+ * then the connection fails; our names carry the queue name, which may hold
+ * any of those: they are percent-encoded.
+ */
+function printable(name: string): string {
+  return name.replace(/[^!-~]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 function isClient(options: ConnectionOptions): options is RedisClientType<any, any, any, any, any> {
@@ -162,8 +188,10 @@ function isClient(options: ConnectionOptions): options is RedisClientType<any, a
 /**
  * RESP2 (replies are plain arrays, which the scripts' wrappers parse), and no
  * offline queue (a call must fail, not wait forever, while Redis is away).
+ * Maintenance notifications need RESP3: a client made with node-redis's
+ * defaults has them on, and its duplicate with RESP2 would be refused.
  */
-const OUR_SETTINGS = { RESP: 2, disableOfflineQueue: true } as const;
+const OUR_SETTINGS = { RESP: 2, disableOfflineQueue: true, maintNotifications: 'disabled' } as const;
 
 /** OUR_SETTINGS for the connection to each node of a cluster, with the same reconnection backoff. */
 const CLUSTER_NODE_SETTINGS = { ...OUR_SETTINGS, socket: { reconnectStrategy: reconnectBackoff } };

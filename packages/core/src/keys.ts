@@ -137,4 +137,15 @@ function validateKeyPart(what: string, value: unknown): void {
   if (value.length > 200) {
     throw new InvalidOptionsError(what, 'must be at most 200 characters');
   }
+  assertWellFormed(what, value);
+}
+
+/**
+ * A lone UTF-16 surrogate is sent to Redis as U+FFFD, so two different names
+ * or ids holding one would share a key: they are refused.
+ */
+export function assertWellFormed(what: string, value: string): void {
+  if (/\p{Cs}/u.test(value)) {
+    throw new InvalidOptionsError(what, `must be well-formed Unicode (got a lone surrogate in ${JSON.stringify(value)})`);
+  }
 }

@@ -128,7 +128,8 @@ export class Settler {
           errorWait = 100;
           batch.forEach((pending, index) => pending.resolve(reply.replies[index]!));
           for (const job of reply.jobs) start(job);
-          idleAfter = reply.lastIds && batch.length === 0 ? reply.lastIds : undefined;
+          // nothing was waiting when this round claimed: block until something is (its outcomes are recorded)
+          idleAfter = reply.lastIds;
           if (reply.paused) claimAfter = Date.now() + PAUSED_POLL_MS;
         },
         (err: unknown) => {

@@ -1,10 +1,13 @@
 import { InvalidOptionsError } from '../errors.js';
+import { assertWellFormed } from '../keys.js';
 import type { BackoffOptions, JobOptions, RetentionOptions, StoredJobOptions } from './types.js';
 
 export const DEFAULT_TIERS: readonly string[] = ['critical', 'high', 'normal', 'low'];
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 const MAX_ATTEMPTS = 1_000_000;
 const MAX_ID_LENGTH = 512;
+/** The longest timer Node keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const JOB_OPTION_KEYS = new Set([
   'priority',
@@ -79,25 +82,37 @@ export function resolveJobOptions(
   }
   const stored: StoredJobOptions = { attempts: validateAttempts(merged.attempts) };
   if (merged.backoff !== undefined) stored.backoff = validateBackoff(merged.backoff);
-  if (merged.timeout !== undefined) stored.timeout = positiveInteger('timeout', merged.timeout);
+  if (merged.timeout !== undefined) stored.timeout = validateTimeout(merged.timeout);
   if (merged.removeOnComplete !== undefined) {
     stored.removeOnComplete = validateRetention('removeOnComplete', merged.removeOnComplete);
   }
   if (merged.removeOnFail !== undefined) stored.removeOnFail = validateRetention('removeOnFail', merged.removeOnFail);
   const resolved: ResolvedJobOptions = {
     tier: merged.priority === undefined ? defaultTier : resolveTier(merged.priority, tiers),
-    delay: merged.delay === undefined ? 0 : nonNegativeNumber('delay', merged.delay),
+    delay: merged.delay === undefined ? 0 : validateDelay(merged.delay),
     stored,
   };
   if (merged.runAt !== undefined) resolved.runAt = validateRunAt(merged.runAt);
-  if (merged.jobId !== undefined) resolved.jobId = validateJobId(merged.jobId);
+  if (merged.jobId !== undefined) resolved.jobId = validateNewJobId(merged.jobId);
   return resolved;
+}
+
+/**
+ * Dead-lettered stream entries get job records of their own, id
+ * `dead:<tier>:<entry id>`; a job added under such an id could be overwritten
+ * by one, so new jobs may not take them.
+ */
+function validateNewJobId(jobId: unknown): string {
+  const id = validateJobId(jobId);
+  if (id.startsWith('dead:')) throw new InvalidOptionsError('jobId', `must not start with "dead:" (kept for dead-lettered entries; got ${JSON.stringify(id)})`);
+  return id;
 }
 
 export function validateJobId(jobId: unknown): string {
   if (typeof jobId !== 'string' || jobId.length === 0 || jobId.length > MAX_ID_LENGTH) {
     throw new InvalidOptionsError('jobId', `must be a string of 1 to ${MAX_ID_LENGTH} characters`);
   }
+  assertWellFormed('jobId', jobId);
   return jobId;
 }
 
@@ -106,6 +121,13 @@ export function validateJobName(name: unknown): string {
     throw new InvalidOptionsError('name', `must be a string of 1 to ${MAX_ID_LENGTH} characters`);
   }
   return name;
+}
+
+/** A job's timeout is a timer in the worker: Node fires a longer one after 1 ms. */
+function validateTimeout(timeout: unknown): number {
+  const ms = positiveInteger('timeout', timeout);
+  if (ms > MAX_TIMER_MS) throw new InvalidOptionsError('timeout', `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)`);
+  return ms;
 }
 
 function validateAttempts(attempts: unknown): number {
@@ -157,33 +179,57 @@ export function validateRetention(option: string, retention: unknown): Retention
   throw new InvalidOptionsError(option, 'must be a boolean, a count, or { age?, count? }');
 }
 
+/**
+ * The latest instant a Date can hold. Due times stay below it, so they are
+ * exact integers in Lua and in the scripts' replies (1e300 would not be).
+ */
+const MAX_DATE_MS = 8.64e15;
+
 function validateRunAt(runAt: unknown): number {
   const ms = runAt instanceof Date ? runAt.getTime() : runAt;
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_DATE_MS) {
     throw new InvalidOptionsError('runAt', 'must be a valid Date or epoch milliseconds');
   }
   return Math.round(ms);
 }
 
+function validateDelay(delay: unknown): number {
+  const ms = nonNegativeNumber('delay', delay);
+  if (ms > MAX_DATE_MS) throw new InvalidOptionsError('delay', `must be at most ${MAX_DATE_MS} ms`);
+  return ms;
+}
+
 export function nonNegativeNumber(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidOptionsError(option, `must be a finite number >= 0 (got ${String(value)})`);
+    throw new InvalidOptionsError(option, `must be a finite number >= 0 (got ${describeValue(value)})`);
   }
   return Math.round(value);
 }
 
 export function nonNegativeInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidOptionsError(option, `must be an integer >= 0 (got ${String(value)})`);
+    throw new InvalidOptionsError(option, `must be an integer >= 0 (got ${describeValue(value)})`);
   }
   return value;
 }
 
 export function positiveInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionsError(option, `must be an integer > 0 (got ${String(value)})`);
+    throw new InvalidOptionsError(option, `must be an integer > 0 (got ${describeValue(value)})`);
   }
   return value;
+}
+
+/**
+ * A bad value, for an error message. `String()` itself throws on symbols and
+ * objects without a prototype: the error must still be the one we mean.
+ */
+export function describeValue(value: unknown): string {
+  try {
+    return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -7,8 +7,15 @@ import { PayloadTooLargeError, SerializationError } from '../errors.js';
  * would become `{}`). Dates and other values with `toJSON` are fine.
  */
 export function toJson(what: string, value: unknown, maxBytes: number): string {
-  assertSerializable(what, value, '$', new Set());
-  const json = JSON.stringify(value);
+  let json: string;
+  try {
+    assertSerializable(what, value, '$', new Set());
+    json = JSON.stringify(value);
+  } catch (err) {
+    // nested deeper than the stack allows, or a string longer than V8's limit
+    if (err instanceof RangeError) throw new SerializationError(what, err.message, { cause: err });
+    throw err;
+  }
   const size = Buffer.byteLength(json, 'utf8');
   if (size > maxBytes) throw new PayloadTooLargeError(what, size, maxBytes);
   return json;

@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { InvalidOptionsError } from '../errors.js';
-import { nonNegativeInteger, positiveInteger } from '../job/options.js';
+import { describeValue, nonNegativeInteger, positiveInteger } from '../job/options.js';
 
 /** What to do with occurrences that passed while no scheduler leader ran. */
 export type CatchUpPolicy = 'all' | 'latest' | 'none';
@@ -87,7 +87,7 @@ function validateMaxCatchUp(value: unknown): number {
 
 function oneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new InvalidOptionsError(option, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  throw new InvalidOptionsError(option, `must be one of ${allowed.join(', ')} (got ${describeValue(value)})`);
 }
 
 function instant(option: string, value: unknown): number {

@@ -9,16 +9,17 @@ ARGV[2]  consumer group
 ARGV[3]  consumer name (the worker)
 ARGV[4]  how many jobs to claim (free slots; 0 to only record outcomes)
 ARGV[5]  events stream max length (approximate)
-ARGV[6]  the outcomes, a JSON array of arrays (one string: far cheaper to
-         send than ten arguments per outcome) of
-           job id, tier, stream entry id,
-           outcome ("completed", "failed" or "canceled": the handler canceled it),
-           value (completed: result JSON or ""; failed: error message; canceled: reason),
-           failed: stack / canceled: who,
-           failed: retry due time in ms, 0 to retry at once, -1 final,
-           retention: how many finished jobs of this outcome to keep (-1 all, 0 none),
-           retention: their max age in ms (-1 any),
-           when the attempt started (ms as a string, the `now` of the call that claimed it)
+ARGV[6]  the outcomes, one JSON text (a client writes it far faster than ten
+         arguments per outcome): an array of arrays, each
+           {kind, job id, tier, stream entry id, when the attempt started (ms,
+            as a string: the `now` of the call that claimed it), ...}
+         then by kind (each as short as the common case allows):
+           "c" completed, every completed job kept: result JSON or ""
+           "C" completed with retention: result JSON or "", how many completed
+               jobs to keep (-1 all, 0 none), their max age in ms (-1 any)
+           "x" canceled by its handler: reason, who
+           "f" failed: error message, stack, retry due time in ms (0 at once,
+               -1 final), retention count and age as for "C"
 
 Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
          and Redis writes it faster too) of the array
@@ -50,7 +51,8 @@ Guarantees:
   entry, and at most the asked number of entries are claimed, all of them
   started, so nothing is pre-claimed that higher-tier work could sit behind.
   Entries that cannot be parsed or whose job hash is missing are dead-lettered
-  with a reason; entries of jobs no longer waiting (stale) are dropped.
+  with a reason; entries of jobs no longer waiting (stale), and entries that
+  are not the job's own (its entry id, in its tier's stream), are dropped.
 - `job:completed` events are written only while someone reads the events
   stream (the `listeners` key exists); every other event always is.
 ]]
@@ -148,9 +150,9 @@ local held, check = {}, {}
 if #outcomes > 0 then
   local perLane = {}
   for _, o in ipairs(outcomes) do
-    local lane = o[2] + 1
+    local lane = o[3] + 1
     perLane[lane] = perLane[lane] or {}
-    table.insert(perLane[lane], o[3])
+    table.insert(perLane[lane], o[4])
   end
   for lane, entryIds in pairs(perLane) do
     local acked = redis.call('XACK', KEYS[lane], group, unpack(entryIds))
@@ -228,17 +230,25 @@ local function finish(jobId, tier, outcome, value, extra, retryAt, keepCount, ke
   return 'failed'
 end
 
+local OUTCOMES = {c = 'completed', C = 'completed', x = 'canceled', f = 'failed'}
 local reply = {}
 for _, o in ipairs(outcomes) do
-  local jobId, entryId, outcome, value = o[1], o[3], o[4], o[5]
+  local kind, jobId, entryId = o[1], o[2], o[4]
+  local outcome = OUTCOMES[kind]
   if check[entryId] then
     local job = redis.call('HMGET', base .. 'job:' .. jobId, 'state', 'entry')
     held[entryId] = job[1] == 'waiting' and job[2] == entryId
   end
-  if held[entryId] then
-    reply[#reply + 1] = finish(jobId, o[2], outcome, value, o[6], o[7], o[8], o[9], o[10])
+  if not held[entryId] then
+    reply[#reply + 1] = notHeld(jobId, entryId, outcome, o[6])
+  elseif kind == 'c' then
+    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], '', -1, -1, -1, o[5])
+  elseif kind == 'C' then
+    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], '', -1, o[7], o[8], o[5])
+  elseif kind == 'x' then
+    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], o[7], -1, -1, -1, o[5])
   else
-    reply[#reply + 1] = notHeld(jobId, entryId, outcome, value)
+    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], o[7], o[8], o[9], o[10], o[5])
   end
 end
 if #completed > 0 then
@@ -285,12 +295,13 @@ for tier = 0, #KEYS - 1 do
       local entryId, fields = entry[1], entry[2]
       local jobId = type(fields) == 'table' and fields[1] == 'j' and fields[2] or field(fields, 'j') -- ours are exactly {j, id}
       local job = jobId and redis.call('HGETALL', base .. 'job:' .. jobId)
-      local state, entry, saved
+      local state, entry, jobTier, saved
       if job then
         for i = 1, #job - 1, 2 do
           local name = job[i]
           if name == 'state' then state = job[i + 1]
           elseif name == 'entry' then entry = job[i + 1]
+          elseif name == 'tier' then jobTier = job[i + 1]
           elseif name == 'saved' then saved = true end
         end
       end
@@ -298,7 +309,8 @@ for tier = 0, #KEYS - 1 do
         deadLetter(lane, tier, entryId, fields, nil, 'stream entry has no job id field "j"')
       elseif #job == 0 then
         deadLetter(lane, tier, entryId, fields, jobId, 'job record ' .. jobId .. ' is missing')
-      elseif state ~= 'waiting' or entry ~= entryId then
+      elseif state ~= 'waiting' or entry ~= entryId or jobTier ~= tierText then
+        -- stale, or not its entry: ids are per stream, so the same id in another tier's stream is another entry
         drop(lane, entryId)
       else
         -- started: the entry is now pending for this consumer; the hash is not touched

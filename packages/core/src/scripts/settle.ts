@@ -69,7 +69,7 @@ export async function settle(
   outcomes: readonly SettledOutcome[],
   fetchCount: number,
 ): Promise<SettleReply> {
-  const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => [job.id, job.tier, job.entryId, ...outcomeArgs(outcome), String(job.startedAt)]));
+  const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => encodeOutcome(job, outcome)));
   const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
   const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
@@ -97,15 +97,19 @@ export async function settle(
   return { replies, jobs };
 }
 
-function outcomeArgs(outcome: AttemptOutcome): (string | number)[] {
+/** One outcome as the settle script takes it: kind, job, then what the kind needs (see settle.lua). */
+function encodeOutcome(job: HeldJob, outcome: AttemptOutcome): (string | number)[] {
+  const head = [job.id, job.tier, job.entryId, String(job.startedAt)];
   const [keepCount, keepAge] = retentionArgs('retention' in outcome ? outcome.retention : undefined);
   switch (outcome.outcome) {
     case 'completed':
-      return ['completed', outcome.resultJson, '', -1, keepCount, keepAge];
+      return keepCount === -1 && keepAge === -1
+        ? ['c', ...head, outcome.resultJson]
+        : ['C', ...head, outcome.resultJson, keepCount, keepAge];
     case 'canceled':
-      return ['canceled', outcome.reason, outcome.by ?? '', -1, keepCount, keepAge];
+      return ['x', ...head, outcome.reason, outcome.by ?? ''];
     case 'failed':
-      return ['failed', outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge];
+      return ['f', ...head, outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge];
   }
 }
 
