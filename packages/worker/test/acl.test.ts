@@ -72,7 +72,9 @@ const OPERATOR_ONLY = new Set(['SCAN']);
  * and what node-redis sends for us (connection names, subscriptions).
  */
 function commandsInSources(): Set<string> {
-  const found = new Set(['CLIENT|SETNAME', 'SUBSCRIBE']);
+  // and the cancel script's publish command, passed to it: PUBLISH on a single
+  // node (SPUBLISH on a cluster, see the README's note)
+  const found = new Set(['CLIENT|SETNAME', 'SUBSCRIBE', 'PUBLISH']);
   const lua = /redis\.call(?:\(|,)\s*'([A-Za-z]+)'(?:\s*,\s*'([A-Za-z]+)')?/g;
   const ts = /\.call(?:<[^>]*>)?\(\[\s*'([A-Z]+)'(?:\s*,\s*'([A-Z]+)')?/g;
   for (const pkg of ['core', 'worker', 'scheduler']) {
