@@ -129,14 +129,19 @@ end
 
 -- Acknowledged entries are not deleted one by one (XDEL seeks each in its
 -- node); they are trimmed by whole nodes from the head of the stream, up to the
--- oldest entry still pending, or past `newest` (an entry just acknowledged)
--- when nothing is: entries up to there were all delivered, so all acknowledged.
-local function trimAcknowledged(lane, newest)
+-- oldest entry still pending, or when nothing is, past the newest of the
+-- entries just acknowledged: entries up to there were all delivered, so all
+-- acknowledged.
+local function trimAcknowledged(lane, entryIds)
   local summary = redis.call('XPENDING', lane, group)
   local minId = summary[1] > 0 and summary[2] or nil
   if not minId then
-    local ms, seq = idParts(newest)
-    minId = ms .. '-' .. (seq + 1)
+    local newestMs, newestSeq = -1, -1
+    for _, entryId in ipairs(entryIds) do
+      local ms, seq = idParts(entryId)
+      if ms > newestMs or (ms == newestMs and seq > newestSeq) then newestMs, newestSeq = ms, seq end
+    end
+    minId = newestMs .. '-' .. (newestSeq + 1)
   end
   redis.call('XTRIM', lane, 'MINID', '~', minId)
 end
@@ -156,13 +161,9 @@ if #outcomes > 0 then
   end
   for lane, entryIds in pairs(perLane) do
     local acked = redis.call('XACK', KEYS[lane], group, unpack(entryIds))
-    local newest, newestMs, newestSeq = nil, -1, -1
-    for _, entryId in ipairs(entryIds) do
-      if acked == #entryIds then held[entryId] = true else check[entryId] = true end
-      local ms, seq = idParts(entryId)
-      if ms > newestMs or (ms == newestMs and seq > newestSeq) then newest, newestMs, newestSeq = entryId, ms, seq end
-    end
-    if acked > 0 then trimAcknowledged(KEYS[lane], newest) end
+    local mark = acked == #entryIds and held or check
+    for _, entryId in ipairs(entryIds) do mark[entryId] = true end
+    if acked > 0 then trimAcknowledged(KEYS[lane], entryIds) end
   end
 end
 
