@@ -13,6 +13,8 @@ export interface RunOnceResult {
   schedules?: ScheduleRoundResult;
   /** Milliseconds until there is something to do again. */
   idleMs: number;
+  /** The schedules part of the round failed after `promoted` jobs were promoted. */
+  error?: Error;
 }
 
 /**
@@ -55,7 +57,13 @@ export class QueueScheduler {
       firstRound ??= { now: result.now, previousRound: result.previousRound };
       promoted += result.promoted;
       if (result.promoted < this.options.batchSize) {
-        const schedules = await this.schedules.runOnce(leaderValue, result.now, firstRound.previousRound);
+        let schedules: ScheduleRoundResult;
+        try {
+          schedules = await this.schedules.runOnce(leaderValue, result.now, firstRound.previousRound);
+        } catch (err) {
+          // the promotions stand (they were written): report them with the error
+          return { promoted, idleMs: this.options.pollIntervalMs, error: err as Error };
+        }
         if (schedules.fenced) return this.fenced(promoted);
         const untilDue = Math.min(
           result.nextDueAt === undefined ? Infinity : result.nextDueAt - result.now,

@@ -116,6 +116,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         const result = await loop.scheduler.runOnce();
         if (wasLeader && !loop.leadership.isLeader) this.emit('leader:lost', { queue: loop.queue });
         if (result.promoted > 0) this.emit('jobs:promoted', { queue: loop.queue, count: result.promoted });
+        if (result.error) throw result.error;
         const s = result.schedules;
         if (s && s.created + s.missed + s.skipped + s.released > 0) {
           this.emit('schedules:materialised', { queue: loop.queue, created: s.created, missed: s.missed, skipped: s.skipped, released: s.released });

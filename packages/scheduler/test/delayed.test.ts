@@ -172,6 +172,10 @@ describe('delayed jobs', () => {
     // Nothing was promoted twice: promotions reported == delayed jobs, and
     // the lane got exactly one entry per job (a second promotion would add a
     // second entry, which the fetch script would then silently drop as stale).
+    expect(errors).toEqual([]);
+    // a round reports its promotions when it ends, which may be after the
+    // promoted jobs completed: wait for the report, then compare
+    await waitUntil(() => promoted >= delayedJobs.length, { timeoutMs: 10_000, message: 'every promotion reported' });
     expect(promoted).toBe(delayedJobs.length);
     const added = await entriesAdded(raw, queue.keys.lane(jobs[0]!.tier));
     if (added !== undefined) expect(added).toBe(total);

@@ -247,8 +247,12 @@ describe('cancel across processes', () => {
     const subscriberName = `streamjobs:worker:${s.queueName}:${consumer}:cancel`;
     // on a cluster: the queue's node, which holds the (sharded) subscription
     const node = await nodeFor(s.redis, s.queue.keys.base);
-    const subscriber = async () => (await node.clientList()).find((client) => client.name === subscriberName);
     const subscribed = (client: { sub: number; ssub?: number }) => client.sub + (client.ssub ?? 0) === 1;
+    // On a cluster the subscriber's other connections (slot discovery,
+    // commands) carry the same name and may sit on the same node: the one
+    // wanted is the subscribed one.
+    const subscriber = async (seen: number[]) =>
+      (await node.clientList()).find((client) => client.name === subscriberName && subscribed(client) && !seen.includes(client.id));
 
     // The cancel script itself, sent inside a transaction right after the
     // kill: the notice it publishes finds the subscriber already dead.
@@ -280,10 +284,7 @@ describe('cancel across processes', () => {
       await worker.waitForLine(lineFor('active', job.id));
       // the subscriber is there and subscribed: the notice would have reached it
       const sub = await waitUntil(
-        async () => {
-          const client = await subscriber();
-          return client && subscribed(client) && !seenSubscriberIds.includes(client.id) ? client : null;
-        },
+        async () => (await subscriber(seenSubscriberIds)) ?? null,
         { timeoutMs: 30_000, message: `a subscribed ${subscriberName}` },
       );
       seenSubscriberIds.push(sub.id);
@@ -315,13 +316,10 @@ describe('cancel across processes', () => {
     }
 
     // The worker re-subscribed on a new connection, and notices flow again.
-    const resubscribed = await waitUntil(
-      async () => {
-        const client = await subscriber();
-        return client && subscribed(client) && !seenSubscriberIds.includes(client.id) ? client : null;
-      },
-      { timeoutMs: 30_000, message: `a re-subscribed ${subscriberName}` },
-    );
+    const resubscribed = await waitUntil(async () => (await subscriber(seenSubscriberIds)) ?? null, {
+      timeoutMs: 30_000,
+      message: `a re-subscribed ${subscriberName}`,
+    });
     expect(seenSubscriberIds).not.toContain(resubscribed.id);
     const last = await s.queue.add('long', { waitForAbort: true } satisfies FixtureJobData, { jobId: 'job-c3' });
     await worker.waitForLine(lineFor('active', last.id));
