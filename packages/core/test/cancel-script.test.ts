@@ -20,7 +20,6 @@ import {
   parseEvents,
   promoteDue,
   reclaimStalled,
-  toRecord,
   type QueueContext,
   type QueueEvent,
 } from '@streamjobs/core';
@@ -31,7 +30,7 @@ import {
   testPrefix,
   waitUntil,
 } from '@streamjobs/testing';
-import { NORMAL, add, fetchOne, hash, held, job, setUpContext } from './support/script-harness.js';
+import { NORMAL, add, fetchOne, hash, held, job, setUpContext, snapshot } from './support/script-harness.js';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
@@ -62,37 +61,6 @@ async function eventsOf(ctx: QueueContext, jobId: string): Promise<{ name: strin
 
 async function zscore(ctx: QueueContext, key: string, member: string): Promise<unknown> {
   return ctx.connection.call(['ZSCORE', key, member]);
-}
-
-/**
- * Everything stored under the test's prefix, in a comparable form: to show a
- * call changed nothing at all. Idle times are left out (they change by themselves).
- */
-async function snapshot(ctx: QueueContext): Promise<Record<string, unknown>> {
-  const call = <T>(args: (string | number)[]) => ctx.connection.call<T>(args);
-  const keys = (await call<string[]>(['KEYS', `${ctx.keys.prefix}:*`])).map(String).sort();
-  const result: Record<string, unknown> = {};
-  for (const key of keys) {
-    const type = String(await call(['TYPE', key]));
-    if (type === 'hash') {
-      const record = toRecord(await call<unknown[]>(['HGETALL', key]));
-      result[key] = Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
-    } else if (type === 'zset') {
-      result[key] = await call(['ZRANGE', key, 0, -1, 'WITHSCORES']);
-    } else if (type === 'stream') {
-      const groups = await call<unknown[][]>(['XINFO', 'GROUPS', key]);
-      result[key] = {
-        entries: await call(['XRANGE', key, '-', '+']),
-        groups,
-        pending: groups.length > 0 ? await call(['XPENDING', key, CONSUMER_GROUP]) : null,
-      };
-    } else if (type === 'string') {
-      result[key] = await call(['GET', key]);
-    } else {
-      result[key] = type;
-    }
-  }
-  return result;
 }
 
 describe('cancel of a job in each state', () => {

@@ -18,7 +18,7 @@ import {
   type QueueContext,
 } from '@streamjobs/core';
 import { OpenResources, liveStreamEntries, waitUntil } from '@streamjobs/testing';
-import { NORMAL, add, fetchOne, hash, held, job, readerView, setUpContext } from './support/script-harness.js';
+import { NORMAL, add, fetchOne, hash, held, job, readerView, setUpContext, snapshot } from './support/script-harness.js';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
@@ -44,38 +44,6 @@ async function totalPending(ctx: QueueContext): Promise<number> {
 
 async function streamIds(ctx: QueueContext, key: string): Promise<string[]> {
   return (await liveStreamEntries((args) => ctx.connection.call(args), key)).map((entry) => entry.id);
-}
-
-/**
- * Everything stored under the test's prefix, in a comparable form: to show a
- * call changed nothing at all. Idle times are left out (they change by themselves).
- */
-async function snapshot(ctx: QueueContext): Promise<Record<string, unknown>> {
-  const call = <T>(args: (string | number)[]) => ctx.connection.call<T>(args);
-  const keys = (await call<string[]>(['KEYS', `${ctx.keys.prefix}:*`])).map(String).sort();
-  expect(keys).toContain(ctx.keys.lane(0)); // the snapshot sees the queue's keys
-  const result: Record<string, unknown> = {};
-  for (const key of keys) {
-    const type = String(await call(['TYPE', key]));
-    if (type === 'hash') {
-      const record = toRecord(await call<unknown[]>(['HGETALL', key]));
-      result[key] = Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
-    } else if (type === 'zset') {
-      result[key] = await call(['ZRANGE', key, 0, -1, 'WITHSCORES']);
-    } else if (type === 'stream') {
-      const groups = await call<unknown[][]>(['XINFO', 'GROUPS', key]);
-      result[key] = {
-        entries: await call(['XRANGE', key, '-', '+']),
-        groups,
-        pending: groups.length > 0 ? await call(['XPENDING', key, CONSUMER_GROUP]) : null,
-      };
-    } else if (type === 'string') {
-      result[key] = await call(['GET', key]);
-    } else {
-      result[key] = type;
-    }
-  }
-  return result;
 }
 
 describe('fetch', () => {

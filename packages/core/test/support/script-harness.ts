@@ -5,6 +5,7 @@
  */
 import { expect } from '@jest/globals';
 import {
+  CONSUMER_GROUP,
   QueueKeys,
   RedisConnection,
   addJobs,
@@ -60,4 +61,38 @@ export async function hash(ctx: QueueContext, id: string): Promise<Record<string
 /** A job's hash as readers see it: "active" with its `owner` while its entry is pending. */
 export async function readerView(ctx: QueueContext, id: string): Promise<Record<string, string>> {
   return (await readJob(ctx, id))?.record ?? {};
+}
+
+/**
+ * Everything stored under the test's prefix, in a comparable form: to show a
+ * call changed nothing at all. Idle times are left out (they change by themselves).
+ */
+export async function snapshot(ctx: QueueContext): Promise<Record<string, unknown>> {
+  const call = <T>(args: (string | number)[]) => ctx.connection.call<T>(args);
+  const keys = (await call<string[]>(['KEYS', `${ctx.keys.prefix}:*`])).map(String).sort();
+  expect(keys).toContain(ctx.keys.lane(0)); // the snapshot sees the queue's keys
+  const result: Record<string, unknown> = {};
+  for (const key of keys) {
+    const type = String(await call(['TYPE', key]));
+    if (type === 'hash') {
+      const record = toRecord(await call<unknown[]>(['HGETALL', key]));
+      result[key] = Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+    } else if (type === 'zset') {
+      result[key] = await call(['ZRANGE', key, 0, -1, 'WITHSCORES']);
+    } else if (type === 'list') {
+      result[key] = await call(['LRANGE', key, 0, -1]); // e.g. the completed jobs
+    } else if (type === 'stream') {
+      const groups = await call<unknown[][]>(['XINFO', 'GROUPS', key]);
+      result[key] = {
+        entries: await call(['XRANGE', key, '-', '+']),
+        groups,
+        pending: groups.length > 0 ? await call(['XPENDING', key, CONSUMER_GROUP]) : null,
+      };
+    } else if (type === 'string') {
+      result[key] = await call(['GET', key]);
+    } else {
+      result[key] = type;
+    }
+  }
+  return result;
 }
