@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import { CONSUMER_GROUP, toRecord } from '@streamjobs/core';
 import { createClient, createCluster, type RedisClientType } from 'redis';
 
 /**
@@ -157,21 +158,15 @@ function compareStreamIds(a: string, b: string): number {
  * to `group`, or delivered and not acknowledged. Acknowledged entries stay in
  * the stream until it is trimmed by whole nodes, so tests look through them.
  */
-export async function liveStreamEntries(call: Call, lane: string, group = 'workers'): Promise<{ id: string; fields: Record<string, string> }[]> {
+export async function liveStreamEntries(call: Call, lane: string, group = CONSUMER_GROUP): Promise<{ id: string; fields: Record<string, string> }[]> {
   const entries = await call<unknown[][]>(['XRANGE', lane, '-', '+']);
   const groups = await call<unknown[][]>(['XINFO', 'GROUPS', lane]).catch(() => []);
-  const info = groups.map((flat) => Object.fromEntries(pairs(flat))).find((g) => String(g.name) === group);
-  const lastDelivered = info ? String(info['last-delivered-id']) : '0-0';
+  const info = groups.map((flat) => toRecord(flat)).find((g) => g.name === group);
+  const lastDelivered = info?.['last-delivered-id'] ?? '0-0';
   const pending = new Set(
     (await call<unknown[][]>(['XPENDING', lane, group, '-', '+', 1_000_000]).catch(() => [])).map((p) => String(p[0])),
   );
   return entries
-    .map((entry) => ({ id: String(entry[0]), fields: Object.fromEntries(pairs(entry[1] as unknown[]).map(([k, v]) => [k, String(v)])) }))
+    .map((entry) => ({ id: String(entry[0]), fields: toRecord(entry[1] as unknown[]) }))
     .filter((entry) => pending.has(entry.id) || compareStreamIds(entry.id, lastDelivered) > 0);
-}
-
-function pairs(flat: unknown[]): [string, unknown][] {
-  const out: [string, unknown][] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
-  return out;
 }
