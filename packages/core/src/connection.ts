@@ -101,8 +101,8 @@ export class RedisConnection {
     await this.ready();
     const command = args.map(toArgument);
     try {
-      if (isClusterClient(this.client)) return (await this.client.sendCommand(key ?? routingKey(command), false, command)) as T;
-      return (await this.client.sendCommand(command)) as T;
+      if (isClusterClient(this.client)) return (await this.client.sendCommand(key ?? routingKey(command), false, command, NO_REPLY_TIMEOUT)) as T;
+      return (await this.client.sendCommand(command, NO_REPLY_TIMEOUT)) as T;
     } catch (err) {
       throw asLibraryError(err);
     }
@@ -184,6 +184,14 @@ function printable(name: string): string {
 function isClient(options: ConnectionOptions): options is RedisClientType<any, any, any, any, any> {
   return typeof (options as { sendCommand?: unknown }).sendCommand === 'function';
 }
+
+/**
+ * Calls wait for Redis's reply however long it takes (docs/faults.md): node-redis's
+ * client-side command timeout (5 s by default) would reject a call whose command
+ * Redis may still run, fail blocking reads at their own BLOCK time, and it costs
+ * a timer and an AbortSignal per call. Transport failures still reject at once.
+ */
+const NO_REPLY_TIMEOUT = { timeout: 0 };
 
 /**
  * RESP2 (replies are plain arrays, which the scripts' wrappers parse), and no

@@ -13,7 +13,7 @@ import {
   type HeldJob,
   type QueueContext,
 } from '@streamjobs/core';
-import { createJobContext } from './job-context.js';
+import { AttemptContext, type JobContextDeps } from './job-context.js';
 import type { RunningJob, RunningJobs } from './running-jobs.js';
 import type { Handler, JobContext } from './types.js';
 
@@ -40,13 +40,17 @@ export type RecordOutcome = (job: HeldJob, outcome: AttemptOutcome) => Promise<F
  * script changes nothing and the reply is `lost`.
  */
 export class JobRunner {
+  private readonly contextDeps: JobContextDeps;
+
   constructor(
-    private readonly ctx: QueueContext,
-    private readonly jobs: RunningJobs,
+    ctx: QueueContext,
+    jobs: RunningJobs,
     private readonly handler: Handler,
     private readonly record: RecordOutcome,
     private readonly options: JobRunnerOptions,
-  ) {}
+  ) {
+    this.contextDeps = { ctx, consumer: options.consumer, jobs, maxCheckpointBytes: options.maxCheckpointBytes };
+  }
 
   /**
    * `stallError` set: the job stalled more often than allowed (the reclaim
@@ -58,38 +62,44 @@ export class JobRunner {
       const outcome: AttemptOutcome = { outcome: 'failed', error: stallError, stack: '', retention: job.opts.removeOnFail };
       return { reply: await this.record(running, outcome), outcome, error };
     }
-    const jobContext = createJobContext({
-      ctx: this.ctx,
-      consumer: this.options.consumer,
-      running,
-      jobs: this.jobs,
-      saved,
-      maxCheckpointBytes: this.options.maxCheckpointBytes,
-    });
-    const { settled, attempt } = this.runHandler(job, running, jobContext);
-    const outcome = await this.outcomeOf(job, settled);
+    const attempt = this.startHandler(job, running, new AttemptContext(this.contextDeps, running, saved));
+    let result: RunResult;
+    try {
+      result = this.completedResult(job, await untilSettledOrAborted(attempt, running));
+    } catch (err) {
+      result = this.unsuccessfulResult(job, err);
+    }
+    running.endAttempt();
     if (running.canceled) {
       // the job is canceled already: whatever the handler ends with is discarded, and said so
-      void this.outcomeOf(job, attempt).then(({ outcome: late }) => this.recordDiscarded(running, late));
-      return { reply: 'canceled', outcome: outcome.outcome, error: running.canceled };
+      void this.outcomeOf(job, attempt).then((late) => this.recordDiscarded(running, late.outcome));
+      return { reply: 'canceled', outcome: result.outcome, error: running.canceled };
     }
-    if (running.lost) return { reply: 'lost', ...outcome };
-    const reply = await this.record(running, outcome.outcome);
-    return { reply, ...outcome };
+    result.reply = running.lost ? 'lost' : await this.record(running, result.outcome);
+    return result;
   }
 
-  private async outcomeOf(job: Job, attempt: Promise<unknown>): Promise<{ outcome: AttemptOutcome; result?: unknown; error?: Error }> {
+  /** The attempt's outcome, as a result whose `reply` the caller fills in. */
+  private async outcomeOf(job: Job, attempt: Promise<unknown>): Promise<RunResult> {
     try {
-      const result = await attempt;
-      const resultJson = result === undefined ? '' : toJson('job result', result, this.options.maxResultBytes);
-      return { outcome: { outcome: 'completed', resultJson, retention: job.opts.removeOnComplete }, result };
+      return this.completedResult(job, await attempt);
     } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (error instanceof JobCanceledError) {
-        return { outcome: { outcome: 'canceled', reason: error.reason, by: error.by }, error };
-      }
-      return { outcome: this.failure(job, error), error };
+      return this.unsuccessfulResult(job, err);
     }
+  }
+
+  /** Throws when the result cannot be stored (not JSON, too large): the attempt then failed. */
+  private completedResult(job: Job, result: unknown): RunResult {
+    const resultJson = result === undefined ? '' : toJson('job result', result, this.options.maxResultBytes);
+    return { reply: 'lost', outcome: { outcome: 'completed', resultJson, retention: job.opts.removeOnComplete }, result };
+  }
+
+  private unsuccessfulResult(job: Job, err: unknown): RunResult {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (error instanceof JobCanceledError) {
+      return { reply: 'lost', outcome: { outcome: 'canceled', reason: error.reason, by: error.by }, error };
+    }
+    return { reply: 'lost', outcome: this.failure(job, error), error };
   }
 
   private async recordDiscarded(running: RunningJob, late: AttemptOutcome): Promise<void> {
@@ -97,30 +107,16 @@ export class JobRunner {
     await this.record(running, late).catch(() => undefined);
   }
 
-  private runHandler(
-    job: Job,
-    running: RunningJob,
-    jobContext: JobContext,
-  ): { settled: Promise<unknown>; attempt: Promise<unknown> } {
+  /** Starts the handler (unless the job was aborted before it started); its timeout counts from here. */
+  private startHandler(job: Job, running: RunningJob, context: JobContext): Promise<unknown> {
+    if (running.aborted) return Promise.reject(running.abortReason); // canceled after delivery: never started
     const timeout = job.opts.timeout;
-    let timer: NodeJS.Timeout | undefined;
-    const attempt = Promise.resolve().then(() => {
-      if (running.aborted) throw running.abortReason; // canceled after delivery, before start: never started
-      // the timeout counts from the handler's start
-      if (timeout) timer = setTimeout(() => running.abort(new JobTimeoutError(timeout)), timeout);
-      return this.handler(toActiveJob(job), jobContext);
-    });
-    // Settles when the handler does, or when the attempt is aborted (timeout,
-    // lost job, cancel, hand-back): a handler that ignores its signal cannot
-    // hold the slot.
-    const settled = new Promise((resolve, reject) => {
-      running.onAbort(reject);
-      attempt.then(resolve, reject).finally(() => {
-        clearTimeout(timer);
-        running.onAbort(undefined);
-      });
-    });
-    return { settled, attempt };
+    if (timeout) running.setTimer(setTimeout(() => running.abort(new JobTimeoutError(timeout)), timeout));
+    try {
+      return Promise.resolve(this.handler(toActiveJob(job), context));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private failure(job: Job, error: Error): AttemptOutcome {
@@ -136,5 +132,16 @@ export class JobRunner {
     const delay = backoffDelay(job.opts.backoff, attemptsMade);
     return { ...base, retryAt: delay > 0 ? Date.now() + delay : 0 };
   }
+}
 
+/**
+ * Settles when the handler does, or when the attempt is aborted (timeout,
+ * lost job, cancel, hand-back): a handler that ignores its signal cannot hold
+ * the slot.
+ */
+function untilSettledOrAborted(attempt: Promise<unknown>, running: RunningJob): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    running.onAbort(reject);
+    attempt.then(resolve, reject);
+  });
 }

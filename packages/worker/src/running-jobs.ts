@@ -18,6 +18,7 @@ export class RunningJob implements HeldJob {
   abortReason?: unknown;
   private controller?: AbortController;
   private abortListener?: ((reason: unknown) => void) | undefined;
+  private timer?: NodeJS.Timeout | undefined;
 
   constructor(job: HeldJob) {
     this.id = job.id;
@@ -45,10 +46,22 @@ export class RunningJob implements HeldJob {
     this.abortListener?.(reason);
   }
 
-  /** Calls `listener` on abort (at once if already aborted); undefined removes it. */
-  onAbort(listener: ((reason: unknown) => void) | undefined): void {
+  /** Calls `listener` on abort (at once if already aborted). */
+  onAbort(listener: (reason: unknown) => void): void {
     this.abortListener = listener;
-    if (listener && this.aborted) listener(this.abortReason);
+    if (this.aborted) listener(this.abortReason);
+  }
+
+  /** The attempt's timeout timer, cleared when the attempt ends. */
+  setTimer(timer: NodeJS.Timeout): void {
+    this.timer = timer;
+  }
+
+  /** The handler settled or was abandoned: no timeout or abort listener is left behind. */
+  endAttempt(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.abortListener = undefined;
   }
 }
 

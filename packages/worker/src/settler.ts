@@ -56,6 +56,11 @@ export class Settler {
   private recording = 0;
   /** Jobs asked for by rounds still in flight. */
   private claiming = 0;
+  private readonly claimPerRound: number;
+  /** Claimed jobs of replies that arrived together, one reply's group each, not started yet. */
+  private readonly groups: FetchedJob[][] = [];
+  /** Jobs in `groups`: claimed, so they count against the concurrency. */
+  private queued = 0;
 
   constructor(
     private readonly ctx: QueueContext,
@@ -63,7 +68,9 @@ export class Settler {
     private readonly consumer: string,
     private readonly running: RunningJobs,
     private readonly options: SettlerOptions,
-  ) {}
+  ) {
+    this.claimPerRound = Math.ceil(options.concurrency / MAX_ROUNDS_IN_FLIGHT);
+  }
 
   /** Queues an attempt's outcome for the next round; resolves with what was recorded. */
   submit(job: HeldJob, outcome: AttemptOutcome): Promise<FinishReply> {
@@ -72,6 +79,11 @@ export class Settler {
       this.pending.push({ job, outcome, giveUpAt: Date.now() + this.options.retryWindowMs, resolve, reject });
       this.wake.wake();
     });
+  }
+
+  /** Jobs claimed and about to start (within a few turns of the event loop). */
+  get queuedStarts(): number {
+    return this.queued;
   }
 
   /** After the last round: later submissions reject. */
@@ -100,14 +112,20 @@ export class Settler {
     let errorWait = 100;
     let pauseUntil = 0; // after an error: no round before then
     let claimAfter = 0; // the queue is paused: rounds only record outcomes until then
+    let gathered = false; // outcomes finishing in the current tick have joined the pending ones
     while (!state.done() || this.pending.length > 0 || rounds.size > 0) {
-      const batchSize = Math.min(this.pending.length, MAX_BATCH);
+      // While claiming, a round records at most a share of the slots' outcomes and
+      // claims at most as many: rounds stay that size and alternate, so the worker
+      // runs one round's jobs while Redis records and claims another's. Merged into
+      // one big round they would convoy: each side idle while the other works.
+      const batchSize = Math.min(this.pending.length, state.fetching() ? this.claimPerRound : MAX_BATCH);
       // slots free once this round and those in flight are recorded, minus what those claim
       const free = state.fetching() && Date.now() >= claimAfter
-        ? this.options.concurrency - (this.running.size - this.recording - batchSize) - this.claiming
+        ? this.options.concurrency - (this.running.size + this.queued - this.recording - batchSize) - this.claiming
         : 0;
       const hasWork = batchSize > 0 || (free > 0 && idleAfter === undefined);
       if (!hasWork || rounds.size >= MAX_ROUNDS_IN_FLIGHT || Date.now() < pauseUntil) {
+        gathered = false;
         if (rounds.size > 0) {
           await Promise.race([...rounds, this.wake.untilWoken()]);
         } else if (idleAfter && state.fetching() && Date.now() >= pauseUntil) {
@@ -119,15 +137,21 @@ export class Settler {
         }
         continue;
       }
+      if (!gathered) {
+        // jobs finishing in this same tick (a round's worth of quick handlers) go in one round
+        gathered = true;
+        await new Promise<void>((resolve) => process.nextTick(resolve));
+        continue;
+      }
       const batch = this.pending.splice(0, batchSize);
-      const claim = Math.max(0, free);
+      const claim = Math.max(0, Math.min(free, this.claimPerRound));
       this.recording += batch.length;
       this.claiming += claim;
       const round = settle(this.ctx, this.consumer, batch, claim).then(
         (reply) => {
           errorWait = 100;
           batch.forEach((pending, index) => pending.resolve(reply.replies[index]!));
-          for (const job of reply.jobs) start(job);
+          if (reply.jobs.length > 0) this.queueStarts(reply.jobs, start);
           // nothing was waiting when this round claimed: block until something is (its outcomes are recorded)
           idleAfter = reply.lastIds;
           if (reply.paused) claimAfter = Date.now() + PAUSED_POLL_MS;
@@ -146,6 +170,28 @@ export class Settler {
       });
       rounds.add(settled);
     }
+  }
+
+  /**
+   * Starts each reply's jobs in a turn of the event loop of its own, the next
+   * one only after the round carrying this one's outcomes was written. Replies
+   * of rounds Redis read together arrive together; started together, their
+   * jobs' outcomes would go back in one write, be read together again, and the
+   * worker and Redis would take turns idling instead of overlapping.
+   */
+  private queueStarts(jobs: FetchedJob[], start: (job: FetchedJob) => void): void {
+    this.groups.push(jobs);
+    this.queued += jobs.length;
+    if (this.groups.length > 1) return; // a start is scheduled already
+    const startGroup = () => {
+      const group = this.groups[0]!;
+      this.queued -= group.length;
+      for (const job of group) start(job);
+      this.groups.shift();
+      // node-redis writes in the next check phase: start the next group after that
+      if (this.groups.length > 0) setImmediate(() => setImmediate(startGroup));
+    };
+    setImmediate(startGroup);
   }
 
   /** Outcomes of a failed round go back for the next one while Redis may return; others fail. */

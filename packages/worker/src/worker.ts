@@ -148,7 +148,9 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
   private tracing: JobTracing | undefined;
   private ctx: QueueContext | undefined;
   private services: (HeartbeatService | StallReclaimer)[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Jobs started whose `runJob` has not returned yet (it never rejects). */
+  private jobsInFlight = 0;
+  private readonly jobsSettled = new WakeableSleep();
   private readonly started: Promise<void>;
   private settler: Settler | undefined;
   private settleLoop: Promise<void> = Promise.resolve();
@@ -277,13 +279,14 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       },
     );
     await this.settler!.run(
-      (fetched) => this.track(this.runJob(runner, fetched)),
+      (fetched) => void this.runJob(runner, fetched),
       { fetching: () => !this.stopping, done: () => this.settled },
       (err) => this.reportError(err),
     );
   }
 
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
+    this.jobsInFlight++;
     const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
     job.checkpoint = fromJson(fetched.saved.state) ?? null;
     const running = this.running.add(fetched);
@@ -291,13 +294,13 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     try {
       const stallError = fetched.record.stallError; // stalled too often: failed without running
       if (stallError === undefined) this.emit('active', job);
-      const attempt = () => runner.run(job, running, fetched.saved, stallError);
       // a span only when tracing is on; untraced attempts run as they are
       const { reply, result, error } = this.tracing
-        ? await this.tracing.runAttempt(tracedAttempt(this.name, job, fetched), attempt)
-        : await attempt();
-      if (reply === 'completed') this.emit('completed', { ...job, state: 'completed', result }, result);
-      else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
+        ? await this.tracing.runAttempt(tracedAttempt(this.name, job, fetched), () => runner.run(job, running, fetched.saved, stallError))
+        : await runner.run(job, running, fetched.saved, stallError);
+      if (reply === 'completed') {
+        if (this.listenerCount('completed') > 0) this.emit('completed', { ...job, state: 'completed', result }, result);
+      } else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'canceled') this.emit('canceled', { ...job, state: 'canceled' }, asCanceled(error));
       else this.emit('lost', job);
@@ -305,12 +308,14 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       this.reportError(err as Error);
     } finally {
       this.running.release(fetched.id);
+      if (--this.jobsInFlight === 0) this.jobsSettled.wake();
     }
   }
 
-  private track(promise: Promise<void>): void {
-    this.inFlight.add(promise);
-    void promise.finally(() => this.inFlight.delete(promise));
+  /** Until every started job's outcome is recorded (or given up on). */
+  private async waitForJobsInFlight(): Promise<void> {
+    // claimed jobs about to start count: they start, run and settle like the others
+    while (this.jobsInFlight > 0 || (this.settler?.queuedStarts ?? 0) > 0) await this.jobsSettled.untilWoken();
   }
 
   private reportError(err: Error): void {
@@ -347,7 +352,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     }
     await Promise.all(this.services.map((service) => service.stop()));
     this.cancelListener.stop();
-    await Promise.all(this.inFlight);
+    await this.waitForJobsInFlight();
     this.settled = true;
     this.settler?.nudge();
     await this.settleLoop;
@@ -359,7 +364,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
 
   private async waitForRunning(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.running.size > 0 && Date.now() < deadline) {
+    while (this.running.size + (this.settler?.queuedStarts ?? 0) > 0 && Date.now() < deadline) {
       await this.slotFreed.sleep(Math.min(100, deadline - Date.now()));
     }
   }

@@ -12,10 +12,6 @@ export function toRecord(flat: readonly unknown[], offset = 0): JobRecord {
   return record;
 }
 
-function optionalNumber(value: string | undefined): number | undefined {
-  return value === undefined || value === '' ? undefined : Number(value);
-}
-
 /** Decodes a stored job. `tiers` maps the tier index to its name. */
 export function decodeJob<Data = unknown, Result = unknown>(
   id: string,
@@ -40,34 +36,26 @@ export function decodeJob<Data = unknown, Result = unknown>(
     createdAt: Number(record.createdAt ?? 0),
     checkpoint: null, // lives in the job's checkpoint hash; readers fill it in
   };
-  const optional = {
-    dueAt: optionalNumber(record.dueAt),
-    startedAt: optionalNumber(record.startedAt),
-    scheduleId: record.scheduleId,
-    scheduledFor: optionalNumber(record.scheduledFor),
-    finishedAt: optionalNumber(record.finishedAt),
-    progress: fromJson(record.progress),
-    result: fromJson(record.result) as Result | undefined,
-    cancelReason: record.cancelReason,
-    canceledBy: record.canceledBy || undefined,
-    error: record.error,
-    stack: record.stack || undefined,
-  };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (job as unknown as Record<string, unknown>)[key] = value;
-  }
+  // optional fields are present only when stored: no key holds undefined
+  const optional = job as unknown as Record<string, unknown>;
+  if (record.dueAt) optional.dueAt = Number(record.dueAt);
+  if (record.startedAt) optional.startedAt = Number(record.startedAt);
+  if (record.scheduleId !== undefined) optional.scheduleId = record.scheduleId;
+  if (record.scheduledFor) optional.scheduledFor = Number(record.scheduledFor);
+  if (record.finishedAt) optional.finishedAt = Number(record.finishedAt);
+  if (record.progress) optional.progress = fromJson(record.progress);
+  if (record.result) optional.result = fromJson(record.result);
+  if (record.cancelReason !== undefined) optional.cancelReason = record.cancelReason;
+  if (record.canceledBy) optional.canceledBy = record.canceledBy;
+  if (record.error !== undefined) optional.error = record.error;
+  if (record.stack) optional.stack = record.stack;
   return job;
 }
 
 /** The view of a job a handler gets. */
 export function toActiveJob<Data>(job: Job<Data>): ActiveJob<Data> {
   const startedAt = job.startedAt ?? Date.now();
-  const schedule =
-    job.scheduledFor === undefined
-      ? {}
-      : { scheduleId: job.scheduleId!, scheduledFor: job.scheduledFor, lateMs: Math.max(0, startedAt - job.scheduledFor) };
-  return {
-    ...schedule,
+  const active: ActiveJob<Data> = {
     startedAt,
     id: job.id,
     name: job.name,
@@ -80,6 +68,12 @@ export function toActiveJob<Data>(job: Job<Data>): ActiveJob<Data> {
     opts: job.opts,
     createdAt: job.createdAt,
   };
+  if (job.scheduledFor !== undefined) {
+    active.scheduleId = job.scheduleId!;
+    active.scheduledFor = job.scheduledFor;
+    active.lateMs = Math.max(0, startedAt - job.scheduledFor);
+  }
+  return active;
 }
 
 /** What `waitFor` knows of a job its retention removed: the outcome from its final event. */

@@ -59,6 +59,9 @@ export interface SettleReply {
   paused?: true;
 }
 
+/** The checkpoint hash of a job that saved nothing yet (most jobs): one shared, frozen record. */
+const NOTHING_SAVED: JobRecord = Object.freeze({}) as JobRecord;
+
 /**
  * Records the outcomes of finished attempts and claims up to `fetchCount` new
  * jobs for `consumer`, highest tier first, in one call.
@@ -89,7 +92,7 @@ export async function settle(
       entryId: String(job[0]),
       tier: Number(job[1]),
       id: String(job[2]),
-      saved: toRecord(Array.isArray(job[3]) ? job[3] : []), // an empty hash comes as {}
+      saved: Array.isArray(job[3]) && job[3].length > 0 ? toRecord(job[3]) : NOTHING_SAVED, // an empty hash comes as {}
       record,
       startedAt: now,
     };
@@ -99,17 +102,21 @@ export async function settle(
 
 /** One outcome as the settle script takes it: kind, job, then what the kind needs (see settle.lua). */
 function encodeOutcome(job: HeldJob, outcome: AttemptOutcome): (string | number)[] {
-  const head = [job.id, job.tier, job.entryId, String(job.startedAt)];
-  const [keepCount, keepAge] = retentionArgs('retention' in outcome ? outcome.retention : undefined);
+  const startedAt = String(job.startedAt);
   switch (outcome.outcome) {
-    case 'completed':
-      return keepCount === -1 && keepAge === -1
-        ? ['c', ...head, outcome.resultJson]
-        : ['C', ...head, outcome.resultJson, keepCount, keepAge];
+    case 'completed': {
+      if (outcome.retention === undefined || outcome.retention === false) {
+        return ['c', job.id, job.tier, job.entryId, startedAt, outcome.resultJson];
+      }
+      const [keepCount, keepAge] = retentionArgs(outcome.retention);
+      return ['C', job.id, job.tier, job.entryId, startedAt, outcome.resultJson, keepCount, keepAge];
+    }
     case 'canceled':
-      return ['x', ...head, outcome.reason, outcome.by ?? ''];
-    case 'failed':
-      return ['f', ...head, outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge];
+      return ['x', job.id, job.tier, job.entryId, startedAt, outcome.reason, outcome.by ?? ''];
+    case 'failed': {
+      const [keepCount, keepAge] = retentionArgs(outcome.retention);
+      return ['f', job.id, job.tier, job.entryId, startedAt, outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge];
+    }
   }
 }
 
