@@ -36,6 +36,14 @@ export class QueueKeys {
     return `${this.base}job:${id}`;
   }
 
+  /**
+   * A worker's wake-up stream: its idle blocking read also waits on it, and
+   * while it exists the claim sent behind that read claims nothing (closing).
+   */
+  wake(consumer: string): string {
+    return `${this.base}wake:${consumer}`;
+  }
+
   /** A job's checkpoint hash: `state` (the last checkpoint) and `step:<name>` results. */
   checkpoint(id: string): string {
     return `${this.base}checkpoint:${id}`;

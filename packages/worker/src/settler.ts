@@ -9,12 +9,15 @@ import {
   type HeldJob,
   type QueueContext,
   type RedisConnection,
+  type SettleReply,
 } from '@streamjobs/core';
 import type { RunningJobs } from './running-jobs.js';
 
 /** Outcomes per round at most; the rest go in the next. */
 const MAX_BATCH = 500;
 const MAX_ROUNDS_IN_FLIGHT = 2;
+/** A closing worker's wake stream outlives a claim Redis runs late by this much (ms). */
+const WAKE_STREAM_TTL_MS = 60_000;
 /** How often a worker of a paused queue asks again whether it may claim (ms). */
 const PAUSED_POLL_MS = 500;
 
@@ -50,7 +53,8 @@ export interface SettlerOptions {
 export class Settler {
   private readonly pending: PendingOutcome[] = [];
   private readonly wake = new WakeableSleep();
-  private blockingRead: Promise<unknown> | undefined;
+  /** The idle blocking read and the claim behind it, while outstanding. */
+  private blockingRead: Promise<SettleReply | undefined> | undefined;
   private closed = false;
   /** Outcomes sent in rounds still in flight (their jobs still hold slots). */
   private recording = 0;
@@ -61,6 +65,8 @@ export class Settler {
   private readonly groups: FetchedJob[][] = [];
   /** Jobs in `groups`: claimed, so they count against the concurrency. */
   private queued = 0;
+  /** A group started recently: the next waits until its outcomes' round was written. */
+  private startedThisTurn = false;
 
   constructor(
     private readonly ctx: QueueContext,
@@ -129,8 +135,10 @@ export class Settler {
         if (rounds.size > 0) {
           await Promise.race([...rounds, this.wake.untilWoken()]);
         } else if (idleAfter && state.fetching() && Date.now() >= pauseUntil) {
-          await this.waitForWork(idleAfter);
-          idleAfter = undefined;
+          const claimed = await this.waitForWork(idleAfter, Math.max(0, Math.min(free, this.claimPerRound)), start);
+          // nothing arrived (or the wait was cut short): block again, or claim in a round of the loop
+          idleAfter = claimed?.lastIds;
+          if (claimed?.paused) claimAfter = Date.now() + PAUSED_POLL_MS;
         } else {
           const until = Math.max(pauseUntil, claimAfter);
           await this.wake.sleep(Math.max(1, Math.min(1_000, until - Date.now())));
@@ -173,25 +181,30 @@ export class Settler {
   }
 
   /**
-   * Starts each reply's jobs in a turn of the event loop of its own, the next
-   * one only after the round carrying this one's outcomes was written. Replies
-   * of rounds Redis read together arrive together; started together, their
-   * jobs' outcomes would go back in one write, be read together again, and the
-   * worker and Redis would take turns idling instead of overlapping.
+   * Starts a reply's jobs at once, unless another reply's jobs started in this
+   * turn of the event loop: then they start after the round carrying those
+   * jobs' outcomes was written (node-redis writes in the next check phase).
+   * Replies of rounds Redis read together arrive together; started together,
+   * their jobs' outcomes would go back in one write, be read together again,
+   * and the worker and Redis would take turns idling instead of overlapping.
    */
   private queueStarts(jobs: FetchedJob[], start: (job: FetchedJob) => void): void {
     this.groups.push(jobs);
     this.queued += jobs.length;
-    if (this.groups.length > 1) return; // a start is scheduled already
-    const startGroup = () => {
-      const group = this.groups[0]!;
-      this.queued -= group.length;
-      for (const job of group) start(job);
-      this.groups.shift();
-      // node-redis writes in the next check phase: start the next group after that
-      if (this.groups.length > 0) setImmediate(() => setImmediate(startGroup));
-    };
-    setImmediate(startGroup);
+    if (!this.startedThisTurn) this.startNextGroup(start);
+  }
+
+  private startNextGroup(start: (job: FetchedJob) => void): void {
+    const group = this.groups.shift()!;
+    this.queued -= group.length;
+    this.startedThisTurn = true;
+    for (const job of group) start(job);
+    setImmediate(() =>
+      setImmediate(() => {
+        this.startedThisTurn = false;
+        if (this.groups.length > 0) this.startNextGroup(start);
+      }),
+    );
   }
 
   /** Outcomes of a failed round go back for the next one while Redis may return; others fail. */
@@ -202,17 +215,63 @@ export class Settler {
     this.pending.unshift(...retry);
   }
 
-  /** Blocks until an entry newer than `lastIds` arrives, an outcome is submitted, or `blockMs` passes. */
-  private async waitForWork(lastIds: readonly string[]): Promise<void> {
-    if (this.pending.length > 0) return;
-    const lanes = this.ctx.keys.lanes(this.ctx.tiers.length);
-    this.blockingRead ??= this.blocking
-      .call(['XREAD', 'COUNT', 1, 'BLOCK', this.options.blockMs, 'STREAMS', ...lanes, ...lastIds])
-      .catch(() => undefined)
-      .finally(() => {
+  /**
+   * Blocks until an entry newer than `lastIds` arrives, an outcome is
+   * submitted, or `blockMs` passes. The claim of up to `claim` jobs is sent
+   * right behind the blocking read on its connection, so Redis runs it the
+   * moment the read returns: a job added to an idle worker starts after one
+   * trip from Redis, not two. Resolves with that claim's reply when it came
+   * within the wait; jobs it claims later still start.
+   */
+  private async waitForWork(lastIds: readonly string[], claim: number, start: (job: FetchedJob) => void): Promise<SettleReply | undefined> {
+    if (this.pending.length > 0) return undefined;
+    if (!this.blockingRead) {
+      const lanes = this.ctx.keys.lanes(this.ctx.tiers.length);
+      const wakeKey = this.ctx.keys.wake(this.consumer);
+      const read = this.blocking
+        .call(['XREAD', 'COUNT', 1, 'BLOCK', this.options.blockMs, 'STREAMS', ...lanes, wakeKey, ...lastIds, '0-0'])
+        .catch(() => undefined);
+      this.claiming += claim;
+      const claimed = settle({ ...this.ctx, connection: this.blocking }, this.consumer, [], claim, wakeKey).then(
+        (reply) => {
+          if (reply.jobs.length > 0) this.queueStarts(reply.jobs, start);
+          return reply;
+        },
+        () => undefined, // the claim did not run, or its reply is lost: its entries are reclaimed like a dead worker's
+      );
+      this.blockingRead = Promise.all([read, claimed]).then(([, reply]) => {
+        this.claiming -= claim;
         this.blockingRead = undefined;
+        return reply;
       });
-    await Promise.race([this.blockingRead, this.wake.sleep(this.options.blockMs)]);
+    }
+    const reply = await Promise.race([this.blockingRead, this.wake.sleep(this.options.blockMs)]);
     this.wake.wake(); // ends the losing sleep's timer (or makes the next sleep a no-op)
+    return reply ?? undefined;
+  }
+
+  /**
+   * Ends an idle blocking read without losing what the claim behind it took:
+   * an entry on the wake stream ends the read, and the claim, seeing the
+   * stream, claims nothing. Resolves once that claim replied (jobs it took
+   * before still start), or after `timeoutMs` (Redis not answering); the
+   * stream is then left to expire, so a claim still to come claims nothing.
+   */
+  async stopBlocking(timeoutMs: number): Promise<void> {
+    const reading = this.blockingRead;
+    if (!reading) return;
+    const wakeKey = this.ctx.keys.wake(this.consumer);
+    const { connection } = this.ctx;
+    const woken = Promise.all([
+      connection.call(['XADD', wakeKey, '*', 'closing', '1']),
+      connection.call(['PEXPIRE', wakeKey, WAKE_STREAM_TTL_MS]),
+    ]).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      Promise.all([woken, reading]).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (answered) await connection.call(['DEL', wakeKey]).catch(() => undefined);
   }
 }

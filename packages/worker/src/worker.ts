@@ -335,9 +335,11 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
 
   private async shutDown(): Promise<void> {
     this.stopping = true;
-    this.blocking.close(); // ends a blocking read at once
     this.settler?.nudge();
     await this.started.catch(() => undefined);
+    // ends an idle read at once; what the claim behind it took still runs
+    await this.settler?.stopBlocking(STOP_BLOCKING_TIMEOUT_MS).catch((err: Error) => this.reportError(err));
+    this.blocking.close();
     await this.waitForRunning(this.settings.closeTimeout); // their outcomes are still recorded
     const unfinished = this.running.owned();
     if (unfinished.length > 0 && this.ctx) {
@@ -369,6 +371,9 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     }
   }
 }
+
+/** How long closing waits for an idle read's claim to reply before it drops the connection (ms). */
+const STOP_BLOCKING_TIMEOUT_MS = 2_000;
 
 function tracedAttempt(queue: string, job: Job, fetched: FetchedJob): TracedAttempt {
   return { queue, jobId: job.id, jobName: job.name, priority: job.priority, attempt: job.attempt, trace: fetched.record.trace };

@@ -270,4 +270,50 @@ describe('graceful close', () => {
     expect(otherErrors).toEqual([]);
     await other.close();
   });
+
+  it('closing an idle worker while jobs arrive: whatever the claim behind its blocking read took still runs; nothing stays pending for it', async () => {
+    const prefix = testPrefix('close-idle');
+    const queueName = 'close-idle';
+    const redis = await rawClient();
+    open.track({ close: () => redis.destroy() });
+    const queue = open.track(new Queue(queueName, { connection: connection(), prefix }));
+    const ranBy = new Map<string, string[]>();
+    const handler = (label: string) => async (job: { id: string }) => {
+      ranBy.set(job.id, [...(ranBy.get(job.id) ?? []), label]);
+    };
+    const ROUNDS = 25;
+    const jobIds: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const worker = new Worker(queueName, handler(`idle-${round}`), {
+        connection: connection(),
+        prefix,
+        concurrency: 4,
+        stallTimeout: STALL_TIMEOUT,
+        scheduler: false,
+      });
+      await worker.waitUntilReady();
+      // idle: its blocking read (with the claim queued behind it) is parked in Redis
+      await waitUntil(async () => {
+        const clients = String(await redis.sendCommand(['CLIENT', 'LIST']));
+        return clients.split('\n').some((line) => line.includes(`name=streamjobs:worker:${queueName}:${worker.consumer}:blocking `) && line.includes('flags=b'));
+      }, { message: 'the idle worker to block' });
+      // a job arrives as the worker closes, just before or up to a few ms after: its last claim may or may not take it
+      const arrives = async () => {
+        await new Promise((resolve) => setTimeout(resolve, round % 5));
+        return queue.add('arrives', { round });
+      };
+      const [{ id }] = await Promise.all([round % 5 === 0 ? queue.add('arrives', { round }) : arrives(), worker.close()]);
+      jobIds.push(id);
+      const pending = await redis.sendCommand(['XPENDING', `${prefix}:{${queueName}}:lane:2`, 'workers']);
+      expect((pending as unknown[])[0]).toBe(0);
+      expect(await redis.exists(`${prefix}:{${queueName}}:wake:${worker.consumer}`)).toBe(0);
+    }
+    // what the closed workers did not run, another runs at once (stallTimeout is 60 s: no reclaim helps)
+    const other = open.track(new Worker(queueName, handler('other'), { connection: connection(), prefix, concurrency: 4, stallTimeout: STALL_TIMEOUT, scheduler: false }));
+    await waitUntil(async () => (await queue.counts()).completed === ROUNDS, { timeoutMs: PROMPT_MS, message: 'every job completed' });
+    for (const id of jobIds) expect(ranBy.get(id)).toHaveLength(1);
+    const byTheirClosingWorker = jobIds.filter((id, round) => ranBy.get(id)![0] === `idle-${round}`).length;
+    console.log(`closing while a job arrives: ${byTheirClosingWorker} of ${ROUNDS} jobs were taken by the closing worker's last claim and run by it; the others waited for the next worker`);
+    await other.close();
+  });
 });

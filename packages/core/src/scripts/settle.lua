@@ -21,6 +21,9 @@ ARGV[6]  the outcomes, one JSON text (a client writes it far faster than ten
            "f" failed: error message, stack, retry due time in ms (0 at once,
                -1 final), retention count and age as for "C"
 
+ARGV[7]  optional: a key (the worker's wake stream); while it exists, nothing is
+         claimed: the worker is closing (its idle read sends a claim behind it)
+
 Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
          and Redis writes it faster too) of the array
          {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
@@ -257,6 +260,7 @@ if #completed > 0 then
   for _, trim in pairs(trims) do trimCompleted(trim[1], trim[2]) end
 end
 reply[#reply + 1] = now
+if ARGV[7] and redis.call('EXISTS', ARGV[7]) == 1 then remaining = 0 end
 if remaining <= 0 then return cjson.encode(reply) end
 if redis.call('EXISTS', base .. 'paused') == 1 then
   reply[#reply + 1] = 2

@@ -71,9 +71,12 @@ export async function settle(
   consumer: string,
   outcomes: readonly SettledOutcome[],
   fetchCount: number,
+  /** Claim nothing while this key exists (see `QueueKeys.wake`). */
+  unlessExists?: string,
 ): Promise<SettleReply> {
   const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => encodeOutcome(job, outcome)));
   const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
+  if (unlessExists !== undefined) args.push(unlessExists);
   const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
   const now = Number(reply[outcomes.length]);
