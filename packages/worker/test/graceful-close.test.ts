@@ -305,7 +305,7 @@ describe('graceful close', () => {
       const [{ id }] = await Promise.all([round % 5 === 0 ? queue.add('arrives', { round }) : arrives(), worker.close()]);
       jobIds.push(id);
       const pending = await redis.sendCommand(['XPENDING', `${prefix}:{${queueName}}:lane:2`, 'workers']);
-      expect((pending as unknown[])[0]).toBe(0);
+      expect((pending as unknown as unknown[])[0]).toBe(0);
       expect(await redis.exists(`${prefix}:{${queueName}}:wake:${worker.consumer}`)).toBe(0);
     }
     // what the closed workers did not run, another runs at once (stallTimeout is 60 s: no reclaim helps)
