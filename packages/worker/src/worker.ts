@@ -287,11 +287,11 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
 
   private async runJob(runner: JobRunner, fetched: FetchedJob): Promise<void> {
     this.jobsInFlight++;
-    const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
-    job.checkpoint = fromJson(fetched.saved.state) ?? null;
     const running = this.running.add(fetched);
-    this.cancelListener.catchUp(fetched.id);
     try {
+      const job = decodeJob(fetched.id, fetched.record, this.ctx!.tiers);
+      job.checkpoint = fromJson(fetched.saved.state) ?? null;
+      this.cancelListener.catchUp(fetched.id);
       const stallError = fetched.record.stallError; // stalled too often: failed without running
       if (stallError === undefined) this.emit('active', job);
       // a span only when tracing is on; untraced attempts run as they are
