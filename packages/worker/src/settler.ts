@@ -61,6 +61,8 @@ export class Settler {
   /** Jobs asked for by rounds still in flight. */
   private claiming = 0;
   private readonly claimPerRound: number;
+  /** The queue's context on the blocking connection: for the claim sent behind the idle read. */
+  private readonly blockingCtx: QueueContext;
   /** Claimed jobs of replies that arrived together, one reply's group each, not started yet. */
   private readonly groups: FetchedJob[][] = [];
   /** Jobs in `groups`: claimed, so they count against the concurrency. */
@@ -76,6 +78,7 @@ export class Settler {
     private readonly options: SettlerOptions,
   ) {
     this.claimPerRound = Math.ceil(options.concurrency / MAX_ROUNDS_IN_FLIGHT);
+    this.blockingCtx = { ...ctx, connection: blocking };
   }
 
   /** Queues an attempt's outcome for the next round; resolves with what was recorded. */
@@ -129,13 +132,15 @@ export class Settler {
       const free = state.fetching() && Date.now() >= claimAfter
         ? this.options.concurrency - (this.running.size + this.queued - this.recording - batchSize) - this.claiming
         : 0;
+      // at most a share of the slots per round (see above)
+      const claim = Math.max(0, Math.min(free, this.claimPerRound));
       const hasWork = batchSize > 0 || (free > 0 && idleAfter === undefined);
       if (!hasWork || rounds.size >= MAX_ROUNDS_IN_FLIGHT || Date.now() < pauseUntil) {
         gathered = false;
         if (rounds.size > 0) {
           await Promise.race([...rounds, this.wake.untilWoken()]);
         } else if (idleAfter && state.fetching() && Date.now() >= pauseUntil) {
-          const claimed = await this.waitForWork(idleAfter, Math.max(0, Math.min(free, this.claimPerRound)), start);
+          const claimed = await this.waitForWork(idleAfter, claim, start);
           // nothing arrived (or the wait was cut short): block again, or claim in a round of the loop
           idleAfter = claimed?.lastIds;
           if (claimed?.paused) claimAfter = Date.now() + PAUSED_POLL_MS;
@@ -152,7 +157,6 @@ export class Settler {
         continue;
       }
       const batch = this.pending.splice(0, batchSize);
-      const claim = Math.max(0, Math.min(free, this.claimPerRound));
       this.recording += batch.length;
       this.claiming += claim;
       const round = settle(this.ctx, this.consumer, batch, claim).then(
@@ -232,7 +236,7 @@ export class Settler {
         .call(['XREAD', 'COUNT', 1, 'BLOCK', this.options.blockMs, 'STREAMS', ...lanes, wakeKey, ...lastIds, '0-0'])
         .catch(() => undefined);
       this.claiming += claim;
-      const claimed = settle({ ...this.ctx, connection: this.blocking }, this.consumer, [], claim, wakeKey).then(
+      const claimed = settle(this.blockingCtx, this.consumer, [], claim, wakeKey).then(
         (reply) => {
           if (reply.jobs.length > 0) this.queueStarts(reply.jobs, start);
           return reply;
