@@ -185,7 +185,9 @@ function range(from: number, to: number): number[] {
 async function firstMaterialisedAt(client: Raw, queue: Queue, id: string): Promise<number> {
   const times: number[] = [];
   for (const jobId of await scheduleJobIds(client, queue, id)) {
-    times.push(Number(await client.hGet(queue.keys.job(jobId), 'createdAt')));
+    const job = await queue.getJob(jobId);
+    if (!job) throw new Error(`job ${jobId} of schedule ${id} is gone`);
+    times.push(job.createdAt);
   }
   for (const event of await scheduleEvents(queue, 'schedule:missed', id)) times.push(Number(event.id.split('-')[0]));
   return Math.min(...times);

@@ -12,6 +12,27 @@ export function toRecord(flat: readonly unknown[], offset = 0): JobRecord {
   return record;
 }
 
+type ImmutablePart = [name: string, data: unknown, opts: StoredJobOptions, createdAt: number];
+
+/**
+ * A job's name, data, options and creation time. They are stored together in
+ * one field, `spec`, the JSON text `[name, data, opts, createdAt]`, written
+ * once when the job is made: a worker's claim reads and returns one field
+ * instead of four. Hashes stored before `spec` existed keep the four fields.
+ */
+function immutablePart(record: JobRecord): ImmutablePart {
+  if (record.spec !== undefined) {
+    const [name, data, opts, createdAt] = JSON.parse(record.spec) as ImmutablePart;
+    return [name, data, opts ?? { attempts: 1 }, createdAt ?? 0];
+  }
+  return [
+    record.name ?? '',
+    fromJson(record.data),
+    (fromJson(record.opts) ?? { attempts: 1 }) as StoredJobOptions,
+    Number(record.createdAt ?? 0),
+  ];
+}
+
 /** Decodes a stored job. `tiers` maps the tier index to its name. */
 export function decodeJob<Data = unknown, Result = unknown>(
   id: string,
@@ -21,10 +42,11 @@ export function decodeJob<Data = unknown, Result = unknown>(
   const tier = Number(record.tier ?? 0);
   const attemptsMade = Number(record.attemptsMade ?? 0);
   const state = (record.state ?? 'waiting') as JobState;
+  const [name, data, opts, createdAt] = immutablePart(record);
   const job: Job<Data, Result> = {
     id,
-    name: record.name ?? '',
-    data: fromJson(record.data) as Data,
+    name,
+    data: data as Data,
     state,
     priority: tiers[tier] ?? String(tier),
     tier,
@@ -32,8 +54,8 @@ export function decodeJob<Data = unknown, Result = unknown>(
     attempt: state === 'failed' ? Math.max(1, attemptsMade) : attemptsMade + 1,
     attemptsMade,
     stalls: Number(record.stalls ?? 0),
-    opts: (fromJson(record.opts) ?? { attempts: 1 }) as StoredJobOptions,
-    createdAt: Number(record.createdAt ?? 0),
+    opts,
+    createdAt,
     checkpoint: null, // lives in the job's checkpoint hash; readers fill it in
   };
   // optional fields are present only when stored: no key holds undefined

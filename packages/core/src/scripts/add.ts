@@ -22,13 +22,18 @@ export type AddReply =
   | { created: true; createdAt: number; state: JobState; dueAt?: number }
   | { created: false; record: JobRecord };
 
+/** The stored `spec` field (see `decodeJob`) up to createdAt, which the script appends with Redis's time. */
+function specHead(job: EncodedJob): string {
+  return `[${JSON.stringify(job.name)},${job.dataJson},${job.optsJson}`;
+}
+
 /** Stores jobs in one atomic call; existing ids are returned untouched. */
 export async function addJobs(ctx: QueueContext, jobs: readonly EncodedJob[]): Promise<AddReply[]> {
   // the trace argument is sent only when a job has one: untraced adds stay as they were
   const traced = jobs.some((job) => job.trace !== undefined);
-  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 8 : 7];
+  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 6 : 5];
   for (const job of jobs) {
-    args.push(job.id, job.name, job.dataJson, job.optsJson, job.tier, job.runAt ?? -1, job.delay);
+    args.push(job.id, specHead(job), job.tier, job.runAt ?? -1, job.delay);
     if (traced) args.push(job.trace ?? '');
   }
   const replies = await script.run<unknown[][]>(ctx.connection, [ctx.keys.delayed], args);

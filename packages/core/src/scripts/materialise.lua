@@ -35,6 +35,8 @@ if schedule[1] ~= version then return {-2} end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local template = cjson.decode(schedule[2])
+-- a job's `spec` (see add.lua) up to createdAt: name, data and opts are the template's
+local jobSpecHead = '[' .. cjson.encode(template.name) .. ',' .. template.data .. ',' .. template.opts .. ','
 local overlap = cjson.decode(schedule[3]).overlap
 local buffer = KEYS[1] .. ':buffer'
 local recent = KEYS[1] .. ':recent'
@@ -62,8 +64,7 @@ for i = 9, #ARGV do
       skipped = skipped + 1
       event('schedule:skipped', 'scheduledFor', nominal)
     else
-      redis.call('HSET', jobKey, 'name', template.name, 'data', template.data, 'opts', template.opts,
-        'tier', template.tier, 'createdAt', now,
+      redis.call('HSET', jobKey, 'spec', jobSpecHead .. now .. ']', 'tier', template.tier,
         'scheduleId', id, 'scheduledFor', nominal)
       if held then
         redis.call('HSET', jobKey, 'state', 'delayed', 'buffered', 1)

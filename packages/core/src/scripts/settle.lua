@@ -28,9 +28,10 @@ Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
          and Redis writes it faster too) of the array
          {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           now,
-          1, {{entryId, tier, jobId, {checkpoint hash}, {field, value, ...}}, ...}}
-         with the started jobs' hashes and saved checkpoints and steps (an
-         empty hash comes as {}); or
+          1, {{jobId, {checkpoint hash}, {field, value, ...}}, ...}}
+         with the started jobs' hashes (whose `entry` and `tier` say where the
+         started entry is) and saved checkpoints and steps (an empty hash comes
+         as {}); or
          {..., now, 0, lastDeliveredId per tier} when nothing was waiting, for
          the worker to block on entries after those ids; or {..., now, 2} when
          the queue is paused.
@@ -283,8 +284,8 @@ end
 local function deadLetter(lane, tier, entryId, fields, jobId, reason)
   drop(lane, entryId)
   local deadId = 'dead:' .. tier .. ':' .. entryId
-  redis.call('HSET', base .. 'job:' .. deadId, 'name', '(unreadable entry)', 'data', 'null',
-    'opts', '{"attempts":1}', 'tier', tier, 'state', 'failed', 'createdAt', now, 'finishedAt', nowText,
+  redis.call('HSET', base .. 'job:' .. deadId, 'spec', '["(unreadable entry)",null,{"attempts":1},' .. nowText .. ']',
+    'tier', tier, 'state', 'failed', 'finishedAt', nowText,
     'error', reason, 'entryFields', cjson.encode(fields or {}), 'entryJobId', jobId or '')
   redis.call('ZADD', base .. 'dead', now, deadId)
   event('job:dead-lettered', deadId, 'reason', reason)
@@ -320,7 +321,7 @@ for tier = 0, #KEYS - 1 do
       else
         -- started: the entry is now pending for this consumer; the hash is not touched
         local checkpoint = saved and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or {}
-        started[#started + 1] = {entryId, tierText, jobId, checkpoint, job}
+        started[#started + 1] = {jobId, checkpoint, job}
         remaining = remaining - 1
       end
     end

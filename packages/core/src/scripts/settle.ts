@@ -86,16 +86,19 @@ export async function settle(
   const payload = reply[outcomes.length + 2] as unknown[];
   if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
   const jobs = (payload as unknown[][]).map((job): FetchedJob => {
-    const record = toRecord(job[4] as unknown[]);
+    const record = toRecord(job[2] as unknown[]);
+    // the claim checked that the hash's entry and tier are the started entry's
+    const entryId = record.entry!;
+    const tier = Number(record.tier);
     // a started job's hash still says waiting: its pending entry makes it active
     record.state = 'active';
     record.startedAt = String(now);
     record.owner = consumer;
     return {
-      entryId: String(job[0]),
-      tier: Number(job[1]),
-      id: String(job[2]),
-      saved: Array.isArray(job[3]) && job[3].length > 0 ? toRecord(job[3]) : NOTHING_SAVED, // an empty hash comes as {}
+      entryId,
+      tier,
+      id: String(job[0]),
+      saved: Array.isArray(job[1]) && job[1].length > 0 ? toRecord(job[1]) : NOTHING_SAVED, // an empty hash comes as {}
       record,
       startedAt: now,
     };
