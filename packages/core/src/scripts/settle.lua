@@ -10,9 +10,10 @@ ARGV[3]  consumer name (the worker)
 ARGV[4]  how many jobs to claim (free slots; 0 to only record outcomes)
 ARGV[5]  events stream max length (approximate)
 ARGV[6]  the outcomes, one JSON text (a client writes it far faster than ten
-         arguments per outcome): an array of arrays, each
-           {kind, job id, tier, stream entry id, when the attempt started (ms,
-            as a string: the `now` of the call that claimed it), ...}
+         arguments per outcome): one flat array (Lua builds a table per nested
+         array, which costs more than the values in it), per outcome
+           kind, job id, tier, stream entry id, when the attempt started (ms,
+           as a string: the `now` of the call that claimed it), ...
          then by kind (each as short as the common case allows):
            "c" completed, every completed job kept: result JSON or ""
            "C" completed with retention: result JSON or "", how many completed
@@ -62,7 +63,18 @@ Guarantees:
 ]]
 local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
 local remaining, maxEvents = tonumber(ARGV[4]), ARGV[5]
-local outcomes = cjson.decode(ARGV[6])
+local flat = cjson.decode(ARGV[6])
+-- where each outcome starts in the flat array: its values are flat[at], flat[at + 1], ...
+local VALUES_PER_KIND = {c = 6, C = 8, x = 7, f = 10}
+local outcomes = {}
+do
+  local at = 1
+  local count = #flat
+  while at <= count do
+    outcomes[#outcomes + 1] = at
+    at = at + VALUES_PER_KIND[flat[at]]
+  end
+end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 -- per-job writes take the time as a string: formatting a number costs on every call
@@ -158,10 +170,10 @@ end
 local held, check = {}, {}
 if #outcomes > 0 then
   local perLane = {}
-  for _, o in ipairs(outcomes) do
-    local lane = o[3] + 1
+  for _, at in ipairs(outcomes) do
+    local lane = flat[at + 2] + 1
     perLane[lane] = perLane[lane] or {}
-    table.insert(perLane[lane], o[4])
+    table.insert(perLane[lane], flat[at + 3])
   end
   for lane, entryIds in pairs(perLane) do
     local acked = redis.call('XACK', KEYS[lane], group, unpack(entryIds))
@@ -237,23 +249,23 @@ end
 
 local OUTCOMES = {c = 'completed', C = 'completed', x = 'canceled', f = 'failed'}
 local reply = {}
-for _, o in ipairs(outcomes) do
-  local kind, jobId, entryId = o[1], o[2], o[4]
+for _, at in ipairs(outcomes) do
+  local kind, jobId, tier, entryId, startedAt, value = unpack(flat, at, at + 5)
   local outcome = OUTCOMES[kind]
   if check[entryId] then
     local job = redis.call('HMGET', base .. 'job:' .. jobId, 'state', 'entry')
     held[entryId] = job[1] == 'waiting' and job[2] == entryId
   end
   if not held[entryId] then
-    reply[#reply + 1] = notHeld(jobId, entryId, outcome, o[6])
+    reply[#reply + 1] = notHeld(jobId, entryId, outcome, value)
   elseif kind == 'c' then
-    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], '', -1, -1, -1, o[5])
+    reply[#reply + 1] = finish(jobId, tier, outcome, value, '', -1, -1, -1, startedAt)
   elseif kind == 'C' then
-    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], '', -1, o[7], o[8], o[5])
+    reply[#reply + 1] = finish(jobId, tier, outcome, value, '', -1, flat[at + 6], flat[at + 7], startedAt)
   elseif kind == 'x' then
-    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], o[7], -1, -1, -1, o[5])
+    reply[#reply + 1] = finish(jobId, tier, outcome, value, flat[at + 6], -1, -1, -1, startedAt)
   else
-    reply[#reply + 1] = finish(jobId, o[3], outcome, o[6], o[7], o[8], o[9], o[10], o[5])
+    reply[#reply + 1] = finish(jobId, tier, outcome, value, flat[at + 6], flat[at + 7], flat[at + 8], flat[at + 9], startedAt)
   end
 end
 if #completed > 0 then

@@ -74,7 +74,9 @@ export async function settle(
   /** Claim nothing while this key exists (see `QueueKeys.wake`). */
   unlessExists?: string,
 ): Promise<SettleReply> {
-  const encoded = JSON.stringify(outcomes.map(({ job, outcome }) => encodeOutcome(job, outcome)));
+  const flat: (string | number)[] = [];
+  for (const { job, outcome } of outcomes) encodeOutcome(flat, job, outcome);
+  const encoded = JSON.stringify(flat);
   const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
   if (unlessExists !== undefined) args.push(unlessExists);
   const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
@@ -106,22 +108,26 @@ export async function settle(
   return { replies, jobs };
 }
 
-/** One outcome as the settle script takes it: kind, job, then what the kind needs (see settle.lua). */
-function encodeOutcome(job: HeldJob, outcome: AttemptOutcome): (string | number)[] {
+/** Appends one outcome as the settle script takes it: kind, job, then what the kind needs (see settle.lua). */
+function encodeOutcome(flat: (string | number)[], job: HeldJob, outcome: AttemptOutcome): void {
   const startedAt = String(job.startedAt);
   switch (outcome.outcome) {
     case 'completed': {
       if (outcome.retention === undefined || outcome.retention === false) {
-        return ['c', job.id, job.tier, job.entryId, startedAt, outcome.resultJson];
+        flat.push('c', job.id, job.tier, job.entryId, startedAt, outcome.resultJson);
+        return;
       }
       const [keepCount, keepAge] = retentionArgs(outcome.retention);
-      return ['C', job.id, job.tier, job.entryId, startedAt, outcome.resultJson, keepCount, keepAge];
+      flat.push('C', job.id, job.tier, job.entryId, startedAt, outcome.resultJson, keepCount, keepAge);
+      return;
     }
     case 'canceled':
-      return ['x', job.id, job.tier, job.entryId, startedAt, outcome.reason, outcome.by ?? ''];
+      flat.push('x', job.id, job.tier, job.entryId, startedAt, outcome.reason, outcome.by ?? '');
+      return;
     case 'failed': {
       const [keepCount, keepAge] = retentionArgs(outcome.retention);
-      return ['f', job.id, job.tier, job.entryId, startedAt, outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge];
+      flat.push('f', job.id, job.tier, job.entryId, startedAt, outcome.error, outcome.stack, outcome.retryAt ?? -1, keepCount, keepAge);
+      return;
     }
   }
 }
