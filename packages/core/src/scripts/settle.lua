@@ -29,10 +29,11 @@ Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
          and Redis writes it faster too) of the array
          {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           now,
-          1, {{jobId, {checkpoint hash}, {field, value, ...}}, ...}}
-         with the started jobs' hashes (whose `entry` and `tier` say where the
-         started entry is) and saved checkpoints and steps (an empty hash comes
-         as {}); or
+          1, {jobId, {checkpoint hash} or "", {field, value, ...}, jobId, ...}}
+         (flat: cjson writes a table per job slower than its values, and a
+         number far slower than a string) with the started jobs' hashes (whose
+         `entry` and `tier` say where the started entry is) and saved
+         checkpoints and steps ("": nothing saved); or
          {..., now, 0, lastDeliveredId per tier} when nothing was waiting, for
          the worker to block on entries after those ids; or {..., now, 2} when
          the queue is paused.
@@ -332,8 +333,10 @@ for tier = 0, #KEYS - 1 do
         drop(lane, entryId)
       else
         -- started: the entry is now pending for this consumer; the hash is not touched
-        local checkpoint = saved and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or {}
-        started[#started + 1] = {jobId, checkpoint, job}
+        local n = #started
+        started[n + 1] = jobId
+        started[n + 2] = saved and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or ''
+        started[n + 3] = job
         remaining = remaining - 1
       end
     end

@@ -87,8 +87,11 @@ export async function settle(
   if (found === 2) return { replies, jobs: [], paused: true };
   const payload = reply[outcomes.length + 2] as unknown[];
   if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
-  const jobs = (payload as unknown[][]).map((job): FetchedJob => {
-    const record = toRecord(job[2] as unknown[]);
+  const jobs: FetchedJob[] = [];
+  // per job: id, checkpoint hash or "" (nothing saved), job hash
+  for (let i = 0; i + 2 < payload.length; i += 3) {
+    const record = toRecord(payload[i + 2] as unknown[]);
+    const checkpoint = payload[i + 1];
     // the claim checked that the hash's entry and tier are the started entry's
     const entryId = record.entry!;
     const tier = Number(record.tier);
@@ -96,15 +99,16 @@ export async function settle(
     record.state = 'active';
     record.startedAt = String(now);
     record.owner = consumer;
-    return {
+    jobs.push({
       entryId,
       tier,
-      id: String(job[0]),
-      saved: Array.isArray(job[1]) && job[1].length > 0 ? toRecord(job[1]) : NOTHING_SAVED, // an empty hash comes as {}
+      id: String(payload[i]),
+      // an empty checkpoint hash comes as {}
+      saved: Array.isArray(checkpoint) && checkpoint.length > 0 ? toRecord(checkpoint) : NOTHING_SAVED,
       record,
       startedAt: now,
-    };
-  });
+    });
+  }
   return { replies, jobs };
 }
 
