@@ -21,7 +21,7 @@ type ImmutablePart = [name: string, data: unknown, opts: StoredJobOptions, creat
  * instead of four. Hashes stored before `spec` existed keep the four fields.
  */
 function immutablePart(record: JobRecord): ImmutablePart {
-  if (record.spec !== undefined) {
+  if (record.spec) {
     const [name, data, opts, createdAt] = JSON.parse(record.spec) as ImmutablePart;
     return [name, data, opts ?? { attempts: 1 }, createdAt ?? 0];
   }

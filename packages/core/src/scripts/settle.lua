@@ -29,11 +29,14 @@ Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
          and Redis writes it faster too) of the array
          {per outcome "completed" | "retrying" | "failed" | "canceled" | "lost",
           now,
-          1, {jobId, {checkpoint hash} or "", {field, value, ...}, jobId, ...}}
+          1, {jobId, {checkpoint hash} or "", spec or "", entryId, tier,
+              {field, value, ...} or "", jobId, ...}}
          (flat: cjson writes a table per job slower than its values, and a
-         number far slower than a string) with the started jobs' hashes (whose
-         `entry` and `tier` say where the started entry is) and saved
-         checkpoints and steps ("": nothing saved); or
+         number far slower than a string) with, per started job, its saved
+         checkpoint and steps ("": nothing saved), the fields of its hash that
+         every started job has (its state is "waiting"), and its other fields
+         ("": none; a hash from before `spec` has name, data, opts and
+         createdAt there); or
          {..., now, 0, lastDeliveredId per tier} when nothing was waiting, for
          the worker to block on entries after those ids; or {..., now, 2} when
          the queue is paused.
@@ -314,14 +317,22 @@ for tier = 0, #KEYS - 1 do
       local entryId, fields = entry[1], entry[2]
       local jobId = type(fields) == 'table' and fields[1] == 'j' and fields[2] or field(fields, 'j') -- ours are exactly {j, id}
       local job = jobId and redis.call('HGETALL', base .. 'job:' .. jobId)
-      local state, entry, jobTier, saved
+      -- the fields every started job has go back by position; the rest (a retried
+      -- or scheduled job's, say) as a flat list
+      local state, entry, jobTier, saved, spec, others
       if job then
         for i = 1, #job - 1, 2 do
           local name = job[i]
-          if name == 'state' then state = job[i + 1]
+          if name == 'spec' then spec = job[i + 1]
+          elseif name == 'state' then state = job[i + 1]
           elseif name == 'entry' then entry = job[i + 1]
           elseif name == 'tier' then jobTier = job[i + 1]
-          elseif name == 'saved' then saved = true end
+          elseif name == 'saved' then saved = true
+          else
+            others = others or {}
+            others[#others + 1] = name
+            others[#others + 1] = job[i + 1]
+          end
         end
       end
       if not jobId then
@@ -336,7 +347,10 @@ for tier = 0, #KEYS - 1 do
         local n = #started
         started[n + 1] = jobId
         started[n + 2] = saved and redis.call('HGETALL', base .. 'checkpoint:' .. jobId) or ''
-        started[n + 3] = job
+        started[n + 3] = spec or ''
+        started[n + 4] = entryId
+        started[n + 5] = tierText
+        started[n + 6] = others or ''
         remaining = remaining - 1
       end
     end

@@ -88,20 +88,28 @@ export async function settle(
   const payload = reply[outcomes.length + 2] as unknown[];
   if (found === 0) return { replies, jobs: [], lastIds: payload.map(String) };
   const jobs: FetchedJob[] = [];
-  // per job: id, checkpoint hash or "" (nothing saved), job hash
-  for (let i = 0; i + 2 < payload.length; i += 3) {
-    const record = toRecord(payload[i + 2] as unknown[]);
+  const startedAt = String(now);
+  for (let i = 0; i + 5 < payload.length; i += 6) {
     const checkpoint = payload[i + 1];
-    // the claim checked that the hash's entry and tier are the started entry's
-    const entryId = record.entry!;
-    const tier = Number(record.tier);
-    // a started job's hash still says waiting: its pending entry makes it active
-    record.state = 'active';
-    record.startedAt = String(now);
-    record.owner = consumer;
+    const others = payload[i + 5];
+    // one shape for every started job's record (a stored hash says "waiting": its pending entry makes it active)
+    const record: JobRecord = {
+      spec: payload[i + 2] as string,
+      entry: payload[i + 3] as string,
+      tier: payload[i + 4] as string,
+      state: 'active',
+      startedAt,
+      owner: consumer,
+    };
+    if (Array.isArray(others)) {
+      for (let f = 0; f + 1 < others.length; f += 2) {
+        const name = String(others[f]);
+        if (name !== 'startedAt' && name !== 'owner') record[name] = String(others[f + 1]); // this attempt's own
+      }
+    }
     jobs.push({
-      entryId,
-      tier,
+      entryId: record.entry!,
+      tier: Number(record.tier),
       id: String(payload[i]),
       // an empty checkpoint hash comes as {}
       saved: Array.isArray(checkpoint) && checkpoint.length > 0 ? toRecord(checkpoint) : NOTHING_SAVED,
