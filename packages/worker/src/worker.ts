@@ -299,7 +299,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
         ? await this.tracing.runAttempt(tracedAttempt(this.name, job, fetched), () => runner.run(job, running, fetched.saved, stallError))
         : await runner.run(job, running, fetched.saved, stallError);
       if (reply === 'completed') {
-        if (this.listenerCount('completed') > 0) this.emit('completed', { ...job, state: 'completed', result }, result);
+        if (this.listenerCount('completed') > 0) this.emit('completed', completedCopy(job, result), result);
       } else if (reply === 'retrying') this.emit('retrying', { ...job, attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'failed') this.emit('failed', { ...job, state: 'failed', attemptsMade: job.attemptsMade + 1 }, error!);
       else if (reply === 'canceled') this.emit('canceled', { ...job, state: 'canceled' }, asCanceled(error));
@@ -374,6 +374,13 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
 
 /** How long closing waits for an idle read's claim to reply before it drops the connection (ms). */
 const STOP_BLOCKING_TIMEOUT_MS = 2_000;
+
+/** The job as the `completed` event shows it; like a stored job, it has no `result` key when there is none. */
+function completedCopy(job: Job, result: unknown): Job {
+  const completed: Job = { ...job, state: 'completed' };
+  if (result !== undefined) completed.result = result;
+  return completed;
+}
 
 function tracedAttempt(queue: string, job: Job, fetched: FetchedJob): TracedAttempt {
   return { queue, jobId: job.id, jobName: job.name, priority: job.priority, attempt: job.attempt, trace: fetched.record.trace };

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { type ActiveJob, Queue } from '@streamjobs/core';
+import { type ActiveJob, type Job, Queue } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
-import { OpenResources, connection, rawClient, testPrefix } from '@streamjobs/testing';
+import { OpenResources, connection, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
 
 const open = new OpenResources();
 afterAll(() => open.closeAll());
@@ -67,5 +67,32 @@ describe('a queue and a worker', () => {
     );
     const done = await queue.waitFor('legacy-1', { timeoutMs: 10_000 });
     expect(done).toMatchObject({ state: 'completed', result: { name: 'old', n: 21, attempts: 2 }, createdAt: 1_700_000_000_000 });
+  });
+
+  it("shows the completed job in the `completed` event: its result when there is one, no result key when there is none", async () => {
+    const prefix = testPrefix();
+    const queue = open.track(new Queue('completed-event', { connection: connection(), prefix }));
+    const worker = open.track(
+      new Worker('completed-event', async (job) => ((job.data as { answer?: number }).answer === undefined ? undefined : job.data), {
+        connection: connection(),
+        prefix,
+      }),
+    );
+    const active = new Map<string, Job>();
+    const completed = new Map<string, { job: Job; result: unknown }>();
+    worker.on('active', (job: Job) => active.set(job.id, job));
+    worker.on('completed', (job: Job, result: unknown) => completed.set(job.id, { job, result }));
+    const withResult = await queue.add('answer', { answer: 42 });
+    const without = await queue.add('quiet', {});
+    await queue.waitFor(withResult.id, { timeoutMs: 10_000 });
+    await queue.waitFor(without.id, { timeoutMs: 10_000 });
+    await waitUntil(() => completed.size === 2, { message: 'two completed events' });
+    expect(completed.get(withResult.id)).toEqual({ job: expect.objectContaining({ state: 'completed', result: { answer: 42 } }), result: { answer: 42 } });
+    const quiet = completed.get(without.id)!;
+    expect(quiet.job.state).toBe('completed');
+    expect(quiet.result).toBeUndefined();
+    expect(Object.keys(quiet.job)).not.toContain('result');
+    // the event's job is a copy: the one the `active` event showed still says active
+    expect(active.get(without.id)?.state).toBe('active');
   });
 });
