@@ -24,7 +24,7 @@ const PAUSED_POLL_MS = 500;
 interface PendingOutcome {
   job: HeldJob;
   outcome: AttemptOutcome;
-  /** While Redis is unreachable, keep retrying until then (ms). */
+  /** While Redis is unreachable, keep retrying until then (ms; set when first sent, 0 before). */
   giveUpAt: number;
   resolve(reply: FinishReply): void;
   reject(err: unknown): void;
@@ -85,7 +85,7 @@ export class Settler {
   submit(job: HeldJob, outcome: AttemptOutcome): Promise<FinishReply> {
     if (this.closed) return Promise.reject(new ClosedError('Worker'));
     return new Promise((resolve, reject) => {
-      this.pending.push({ job, outcome, giveUpAt: Date.now() + this.options.retryWindowMs, resolve, reject });
+      this.pending.push({ job, outcome, giveUpAt: 0, resolve, reject });
       this.wake.wake();
     });
   }
@@ -157,6 +157,8 @@ export class Settler {
         continue;
       }
       const batch = this.pending.splice(0, batchSize);
+      const sentAt = Date.now(); // one clock reading per round, not per outcome
+      for (const pending of batch) if (pending.giveUpAt === 0) pending.giveUpAt = sentAt + this.options.retryWindowMs;
       this.recording += batch.length;
       this.claiming += claim;
       const round = settle(this.ctx, this.consumer, batch, claim).then(
