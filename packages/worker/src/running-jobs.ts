@@ -97,6 +97,11 @@ export class RunningJobs {
     if (this.jobs.delete(id)) this.onRelease?.();
   }
 
+  /** Every job held here, lost or not. */
+  all(): RunningJob[] {
+    return [...this.jobs.values()];
+  }
+
   /** Jobs still believed owned and running: what heartbeats refresh and hand-back returns. */
   owned(): RunningJob[] {
     return [...this.jobs.values()].filter((job) => !job.lost && !job.canceled);

@@ -2,6 +2,7 @@ import {
   ClosedError,
   ConnectionError,
   WakeableSleep,
+  handBackUnheld,
   settle,
   type AttemptOutcome,
   type FetchedJob,
@@ -69,6 +70,12 @@ export class Settler {
   private queued = 0;
   /** A group started recently: the next waits until its outcomes' round was written. */
   private startedThisTurn = false;
+  /**
+   * A call that may have claimed jobs failed: Redis may have run it and its
+   * reply been lost, leaving jobs pending for this worker that it never
+   * learned of. They are handed back once no call is in flight.
+   */
+  private replyLost = false;
 
   constructor(
     private readonly ctx: QueueContext,
@@ -123,6 +130,16 @@ export class Settler {
     let claimAfter = 0; // the queue is paused: rounds only record outcomes until then
     let gathered = false; // outcomes finishing in the current tick have joined the pending ones
     while (!state.done() || this.pending.length > 0 || rounds.size > 0) {
+      if (this.replyLost && rounds.size === 0 && !this.blockingRead && Date.now() >= pauseUntil) {
+        try {
+          await this.handBackUnknownClaims();
+        } catch (err) {
+          if (!state.done()) onError(err as Error);
+          pauseUntil = Date.now() + errorWait;
+          errorWait = Math.min(errorWait * 2, 5_000);
+        }
+        continue;
+      }
       // While claiming, a round records at most a share of the slots' outcomes and
       // claims at most as many: rounds stay that size and alternate, so the worker
       // runs one round's jobs while Redis records and claims another's. Merged into
@@ -171,6 +188,7 @@ export class Settler {
           if (reply.paused) claimAfter = Date.now() + PAUSED_POLL_MS;
         },
         (err: unknown) => {
+          if (claim > 0) this.replyLost = true;
           this.giveBack(batch, err);
           if (!state.done()) onError(err as Error);
           pauseUntil = Date.now() + errorWait;
@@ -184,6 +202,8 @@ export class Settler {
       });
       rounds.add(settled);
     }
+    // closing after a lost reply: what that call claimed goes back now, not after the stall timeout
+    if (this.replyLost && !this.blockingRead) await this.handBackUnknownClaims().catch((err: Error) => onError(err));
   }
 
   /**
@@ -243,7 +263,10 @@ export class Settler {
           if (reply.jobs.length > 0) this.queueStarts(reply.jobs, start);
           return reply;
         },
-        () => undefined, // the claim did not run, or its reply is lost: its entries are reclaimed like a dead worker's
+        () => {
+          this.replyLost = true; // the claim did not run, or it did and its reply is lost
+          return undefined;
+        },
       );
       this.blockingRead = Promise.all([read, claimed]).then(([, reply]) => {
         this.claiming -= claim;
@@ -254,6 +277,21 @@ export class Settler {
     const reply = await Promise.race([this.blockingRead, this.wake.sleep(this.options.blockMs)]);
     this.wake.wake(); // ends the losing sleep's timer (or makes the next sleep a no-op)
     return reply ?? undefined;
+  }
+
+  /**
+   * Hands back the jobs a call whose reply was lost claimed for this worker:
+   * every job pending for it beyond those it runs or is about to start. Only
+   * with no call in flight, so none that a reply still to come would start.
+   */
+  private async handBackUnknownClaims(): Promise<void> {
+    const held: HeldJob[] = this.running.all();
+    for (const group of this.groups) held.push(...group);
+    this.replyLost = false;
+    await handBackUnheld(this.ctx, this.consumer, held).catch((err: unknown) => {
+      this.replyLost = true;
+      throw err;
+    });
   }
 
   /**

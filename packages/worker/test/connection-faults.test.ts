@@ -10,11 +10,15 @@
  *   error), and afterwards nothing is lost; a job may run twice only if it was
  *   running during the pause, and then the worker that lost it says so with a
  *   `lost` event and its outcome is discarded.
+ * - A claim whose reply is lost (Redis ran it, the connection dropped before
+ *   the reply arrived): the worker hands those jobs back once it reconnects,
+ *   so they run at once, without a stall counted, not after `stallTimeout`.
  *
  * docs/faults.md says what users see under each; these tests check it.
  */
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Queue, RedisConnection, type Job } from '@streamjobs/core';
+import { CONSUMER_GROUP, Queue, RedisConnection, type Job } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
 import { OpenResources, startRedisServer, testPrefix, waitUntil, type RedisServerProcess } from '@streamjobs/testing';
 
@@ -65,6 +69,53 @@ async function connectionsOf(worker: Worker): Promise<{ id: string; name: string
     .map((line) => Object.fromEntries(line.split(' ').map((pair) => pair.split('=') as [string, string])))
     .filter((client) => client.name?.startsWith(`streamjobs:worker:${worker.name}:${worker.consumer}`))
     .map((client) => ({ id: client.id!, name: client.name! }));
+}
+
+/** A TCP proxy to a Redis that can swallow its replies, and cut every connection through it. */
+class ReplySwallowingProxy {
+  /** While set, what Redis sends back never reaches the clients. */
+  swallowReplies = false;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(redisUrl: string): Promise<ReplySwallowingProxy> {
+    const target = new URL(redisUrl);
+    const server = createServer();
+    const proxy = new ReplySwallowingProxy(server);
+    server.on('connection', (client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      for (const socket of [client, upstream]) {
+        proxy.sockets.add(socket);
+        const end = () => {
+          proxy.sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        };
+        socket.on('close', end);
+        socket.on('error', end);
+      }
+      client.on('data', (chunk) => upstream.write(chunk));
+      upstream.on('data', (chunk) => {
+        if (!proxy.swallowReplies) client.write(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  cutAll(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cutAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
 }
 
 async function states(queue: Queue, ids: readonly string[]): Promise<Map<string, string>> {
@@ -172,5 +223,51 @@ describe('connection faults', () => {
     expect(completed.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
     expect(await queue.counts()).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0, completed: ids.length });
     expect([...a.seen.errors, ...b.seen.errors]).toEqual([]);
+  });
+
+  it('a claim whose reply is lost: the worker hands its jobs back once it reconnects, so they run at once and no stall is counted', async () => {
+    const STALL_TIMEOUT = 60_000; // far beyond the wait below: the stall reclaim cannot be what runs the jobs
+    const proxy = open.track(await ReplySwallowingProxy.start(server.url));
+    const prefix = testPrefix('lost-reply');
+    const queue = open.track(new Queue('lost-reply', { connection: { url: server.url }, prefix }));
+    const starts = new Map<string, number>();
+    const worker = open.track(
+      new Worker('lost-reply', async (job) => void starts.set(job.id, (starts.get(job.id) ?? 0) + 1), {
+        connection: { url: proxy.url },
+        prefix,
+        scheduler: false,
+        concurrency: 10,
+        stallTimeout: STALL_TIMEOUT,
+      }),
+    );
+    worker.on('error', () => undefined); // connection errors while it reconnects
+    await worker.waitUntilReady();
+    // idle: its blocking read is open, with a claim queued behind it
+    await waitUntil(async () => (await connectionsOf(worker)).length === 3, { message: 'the worker\'s three connections' });
+
+    proxy.swallowReplies = true;
+    const added = await queue.addBulk(Array.from({ length: 3 }, (_, i) => ({ name: 'quick', data: {}, opts: { jobId: `lost-${i}` } })));
+    const ids = added.map((job) => job.id);
+    // Redis ran the claim: the entries are pending for the worker, which never got the reply
+    const lane = queue.keys.lane(2);
+    await waitUntil(
+      async () => {
+        const [count, , , consumers] = await admin.call<[number, string, string, [string, string][] | null]>(['XPENDING', lane, CONSUMER_GROUP]);
+        return Number(count) === 3 && consumers?.[0]?.[0] === worker.consumer;
+      },
+      { message: 'the three entries pending for the worker' },
+    );
+    expect(starts.size).toBe(0);
+    proxy.swallowReplies = false;
+    proxy.cutAll();
+
+    await waitUntil(async () => [...(await states(queue, ids)).values()].every((state) => state === 'completed'), {
+      timeoutMs: 20_000,
+      message: 'the claimed jobs to complete well before the stall timeout',
+    });
+    const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
+    expect(jobs.map((job) => job?.stalls)).toEqual([0, 0, 0]);
+    expect(ids.map((id) => starts.get(id))).toEqual([1, 1, 1]);
+    expect(await queue.counts()).toMatchObject({ waiting: 0, active: 0, completed: 3 });
   });
 });
