@@ -10,6 +10,7 @@ import {
   validateDefaultJobOptions,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_TIERS,
+  positiveDuration,
   positiveInteger,
   resolveJobOptions,
   resolveTier,
@@ -186,6 +187,7 @@ export class Queue {
   /** The job, or null when it does not exist (never added, or removed by retention). */
   async getJob<Data = unknown, Result = unknown>(id: string): Promise<Job<Data, Result> | null> {
     this.assertOpen();
+    validateJobId(id);
     await this.init();
     const stored = await readJob(this.context(), id);
     if (!stored) return null;
@@ -208,8 +210,9 @@ export class Queue {
    */
   async waitFor<Data = unknown, Result = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Job<Data, Result>> {
     this.assertOpen();
+    validateJobId(id);
+    const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveDuration('timeoutMs', options.timeoutMs);
     await this.init();
-    const timeoutMs = options.timeoutMs ?? 30_000;
     const { event, cancel } = await this.waiter.register(id, timeoutMs);
     const job = await this.getJob<Data, Result>(id);
     if (!job || FINAL_STATES.includes(job.state)) cancel();
@@ -319,6 +322,7 @@ export class Queue {
   /** One schedule, or null. */
   async getSchedule(id: string): Promise<ScheduleInfo | null> {
     this.assertOpen();
+    validateScheduleId(id);
     await this.init();
     const flat = await this.connection.call<unknown[]>(['HGETALL', this.keys.schedule(id)]);
     return flat.length === 0 ? null : decodeSchedule(id, toRecord(flat));
@@ -354,6 +358,7 @@ export class Queue {
    */
   async retryDead(id: string): Promise<boolean> {
     this.assertOpen();
+    validateJobId(id);
     await this.init();
     const reply = await retryDead(this.context(), id);
     if (reply === 'unreadable') {

@@ -283,6 +283,27 @@ describe('adding an existing jobId', () => {
   });
 });
 
+describe('ids and options of the Queue readers', () => {
+  it('a job or schedule id that is not a string, and a waitFor timeout no timer can wait, are refused before Redis is asked', async () => {
+    const prefix = testPrefix('val');
+    const queue = open.track(new Queue(QUEUE, { connection: connection(), prefix }));
+    for (const id of [Symbol('id'), 42, '', null, undefined, { id: 'x' }]) {
+      await expectRejects(queue.getJob(id as never), InvalidOptionsError, { option: 'jobId' });
+      await expectRejects(queue.waitFor(id as never, { timeoutMs: 1_000 }), InvalidOptionsError, { option: 'jobId' });
+      await expectRejects(queue.retryDead(id as never), InvalidOptionsError, { option: 'jobId' });
+      await expectRejects(queue.getSchedule(id as never), InvalidOptionsError, { option: 'id' });
+    }
+    // Node fires a timer longer than 2^31 - 1 ms after 1 ms: waitFor would time out at once
+    for (const timeoutMs of [2 ** 31, 0, -1, Number.NaN, '5s']) {
+      await expectRejects(queue.waitFor('some-job', { timeoutMs: timeoutMs as never }), InvalidOptionsError, { option: 'timeoutMs' });
+    }
+    expect(await keysUnder(prefix)).toEqual([]);
+    // a well-formed id of no job is just not there
+    expect(await queue.getJob('no-such-job')).toBeNull();
+    expect(await queue.getSchedule('no-such-schedule')).toBeNull();
+  });
+});
+
 describe('invalid constructor options throw InvalidOptionsError', () => {
   const conn = () => connection();
 
@@ -354,6 +375,11 @@ describe('invalid constructor options throw InvalidOptionsError', () => {
     expectConstructorThrows(make({ maxStalls: 1.5 }), 'maxStalls');
     expectConstructorThrows(make({ closeTimeout: -5 }), 'closeTimeout');
     expectConstructorThrows(make({ blockTimeout: 0 }), 'blockTimeout');
+    // Node fires a timer longer than 2^31 - 1 ms after 1 ms: a close would abort at once, a heartbeat spin
+    for (const option of ['stallTimeout', 'heartbeatInterval', 'closeTimeout', 'blockTimeout']) {
+      expectConstructorThrows(make({ [option]: 2 ** 31 }), option);
+    }
+    expectConstructorThrows(make({ scheduler: { lockTtl: 2 ** 31 } }), 'lockTtl');
     expectConstructorThrows(make({ maxResultBytes: 0 }), 'maxResultBytes');
     expectConstructorThrows(make({ maxEvents: Number.NaN }), 'maxEvents');
     expectConstructorThrows(make({ tiers: ['a', 'a'] }), 'tiers');
@@ -378,6 +404,8 @@ describe('invalid constructor options throw InvalidOptionsError', () => {
     expectConstructorThrows(make({ lockTtl: 0 }), 'lockTtl');
     expectConstructorThrows(make({ lockTtl: 1.5 }), 'lockTtl');
     expectConstructorThrows(make({ pollInterval: 0 }), 'pollInterval');
+    expectConstructorThrows(make({ lockTtl: 2 ** 31 }), 'lockTtl');
+    expectConstructorThrows(make({ pollInterval: 2 ** 31 }), 'pollInterval');
     await new Promise((resolve) => setImmediate(resolve));
     expect(await keysUnder(prefix)).toEqual([]);
   });

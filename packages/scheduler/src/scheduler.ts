@@ -9,6 +9,7 @@ import {
   WakeableSleep,
   assertOptionKeys,
   defaultLogger,
+  positiveDuration,
   positiveInteger,
   type ConnectionOptions,
   type Logger,
@@ -75,8 +76,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       throw new InvalidOptionsError('queues', 'must be a non-empty array of queue names');
     }
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
-    const lockTtl = options.lockTtl === undefined ? 5_000 : positiveInteger('lockTtl', options.lockTtl);
-    const pollIntervalMs = options.pollInterval === undefined ? 200 : positiveInteger('pollInterval', options.pollInterval);
+    const lockTtl = options.lockTtl === undefined ? 5_000 : positiveDuration('lockTtl', options.lockTtl);
+    const pollIntervalMs = options.pollInterval === undefined ? 200 : positiveDuration('pollInterval', options.pollInterval);
     this.retryAfterErrorMs = Math.min(1_000, Math.floor(lockTtl / 4));
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const keysOf = options.queues.map((queue) => new QueueKeys(prefix, queue));

@@ -17,6 +17,7 @@ import {
   handBack,
   initQueue,
   loadTracing,
+  positiveDuration,
   positiveInteger,
   tracingEnabled,
   validateTiers,
@@ -167,17 +168,17 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     this.name = name;
     this.handler = handler;
     this.keys = new QueueKeys(options.prefix ?? DEFAULT_PREFIX, name);
-    const stallTimeout = positiveInteger('stallTimeout', options.stallTimeout ?? 30_000);
+    const stallTimeout = positiveDuration('stallTimeout', options.stallTimeout ?? 30_000);
     this.settings = {
       concurrency: positiveInteger('concurrency', options.concurrency ?? 1),
       stallTimeout,
-      heartbeatInterval: positiveInteger('heartbeatInterval', options.heartbeatInterval ?? Math.ceil(stallTimeout / 3)),
+      heartbeatInterval: positiveDuration('heartbeatInterval', options.heartbeatInterval ?? Math.ceil(stallTimeout / 3)),
       maxStalls: positiveInteger('maxStalls', options.maxStalls ?? 3),
-      closeTimeout: positiveInteger('closeTimeout', options.closeTimeout ?? 10_000),
+      closeTimeout: positiveDuration('closeTimeout', options.closeTimeout ?? 10_000),
       maxResultBytes: positiveInteger('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
       maxCheckpointBytes: positiveInteger('maxCheckpointBytes', options.maxCheckpointBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
       maxEvents: positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS),
-      blockTimeout: positiveInteger('blockTimeout', options.blockTimeout ?? 5_000),
+      blockTimeout: positiveDuration('blockTimeout', options.blockTimeout ?? 5_000),
     };
     if (this.settings.heartbeatInterval >= stallTimeout) {
       throw new InvalidOptionsError('heartbeatInterval', 'must be shorter than stallTimeout');

@@ -123,11 +123,9 @@ export function validateJobName(name: unknown): string {
   return name;
 }
 
-/** A job's timeout is a timer in the worker: Node fires a longer one after 1 ms. */
+/** A job's timeout is a timer in the worker. */
 function validateTimeout(timeout: unknown): number {
-  const ms = positiveInteger('timeout', timeout);
-  if (ms > MAX_TIMER_MS) throw new InvalidOptionsError('timeout', `must be at most ${MAX_TIMER_MS} ms (about 24.8 days)`);
-  return ms;
+  return positiveDuration('timeout', timeout);
 }
 
 function validateAttempts(attempts: unknown): number {
@@ -218,6 +216,17 @@ export function positiveInteger(option: string, value: unknown): number {
     throw new InvalidOptionsError(option, `must be an integer > 0 (got ${describeValue(value)})`);
   }
   return value;
+}
+
+/**
+ * A duration in ms that a timer waits out: Node fires a timer of more than
+ * 2^31 - 1 ms after 1 ms instead (a close would abort its jobs at once, a
+ * heartbeat would run every millisecond), so longer ones are refused.
+ */
+export function positiveDuration(option: string, value: unknown): number {
+  const ms = positiveInteger(option, value);
+  if (ms > MAX_TIMER_MS) throw new InvalidOptionsError(option, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days; got ${ms})`);
+  return ms;
 }
 
 /**
