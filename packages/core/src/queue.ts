@@ -21,7 +21,7 @@ import {
 import { fromJson, toJson } from './job/serialize.js';
 import { FINAL_STATES, type Job, type JobOptions } from './job/types.js';
 import { QueueKeys } from './keys.js';
-import { defaultLogger, type Logger } from './logger.js';
+import { resolveLogger, type Logger } from './logger.js';
 import { addJobs, type EncodedJob } from './scripts/add.js';
 import { cancelJobs, type CancelOptions } from './scripts/cancel.js';
 import type { QueueContext } from './scripts/context.js';
@@ -131,7 +131,7 @@ export class Queue {
     resolveJobOptions(this.defaultJobOptions, {}, this.tiers, this.defaultTier());
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
     const tracing = tracingEnabled(options.tracing);
-    this.logger = options.logger ?? defaultLogger('streamjobs:queue');
+    this.logger = resolveLogger(options.logger, 'streamjobs:queue');
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
     this.connection = RedisConnection.create(options.connection, connectTimeout);

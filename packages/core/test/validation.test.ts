@@ -347,6 +347,17 @@ describe('invalid constructor options throw InvalidOptionsError', () => {
     },
   );
 
+  it('Queue, Worker and Scheduler: a logger without the level methods is refused; a console-like one is taken', () => {
+    const options = { connection: conn(), prefix: testPrefix('val') };
+    for (const logger of ['debug', null, {}, { warn: () => undefined }, console.log]) {
+      expectConstructorThrows(() => new Queue(QUEUE, { ...options, logger: logger as never }), 'logger');
+      expectConstructorThrows(() => new Worker(QUEUE, async () => undefined, { ...options, scheduler: false, logger: logger as never }), 'logger');
+      expectConstructorThrows(() => new Scheduler({ ...options, queues: [QUEUE], logger: logger as never }), 'logger');
+    }
+    const consoleLike = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+    open.track(new Queue(QUEUE, { ...options, logger: consoleLike as never }));
+  });
+
   it('Queue: connectTimeout', () => {
     const make = (connectTimeout: unknown) => () => new Queue(QUEUE, { connection: conn(), connectTimeout } as never);
     expectConstructorThrows(make(-1), 'connectTimeout');

@@ -8,9 +8,9 @@ import {
   RedisConnection,
   WakeableSleep,
   assertOptionKeys,
-  defaultLogger,
   positiveDuration,
   positiveInteger,
+  resolveLogger,
   type ConnectionOptions,
   type Logger,
 } from '@streamjobs/core';
@@ -81,7 +81,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.retryAfterErrorMs = Math.min(1_000, Math.floor(lockTtl / 4));
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const keysOf = options.queues.map((queue) => new QueueKeys(prefix, queue));
-    this.logger = options.logger ?? defaultLogger('streamjobs:scheduler');
+    this.logger = resolveLogger(options.logger, 'streamjobs:scheduler');
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
     this.connection = RedisConnection.create(options.connection, connectTimeout);

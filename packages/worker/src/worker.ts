@@ -12,13 +12,13 @@ import {
   WakeableSleep,
   assertOptionKeys,
   decodeJob,
-  defaultLogger,
   fromJson,
   handBack,
   initQueue,
   loadTracing,
   positiveDuration,
   positiveInteger,
+  resolveLogger,
   tracingEnabled,
   validateTiers,
   type ConnectionOptions,
@@ -188,7 +188,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     if (options.connectTimeout !== undefined) positiveInteger('connectTimeout', options.connectTimeout);
     this.tracingEnabled = tracingEnabled(options.tracing);
     this.consumer = nanoid(12);
-    this.logger = options.logger ?? defaultLogger('streamjobs:worker');
+    this.logger = resolveLogger(options.logger, 'streamjobs:worker');
     const connectionName = `streamjobs:worker:${name}:${this.consumer}`;
     this.connection = RedisConnection.create(options.connection, options.connectTimeout, connectionName);
     this.blocking = this.connection.duplicate(`${connectionName}:blocking`);
