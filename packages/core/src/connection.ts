@@ -25,6 +25,9 @@ type Reply = unknown;
  * a `ConnectionError`, so callers learn at once that nothing was written.
  * Reconnection runs in the background for as long as the connection is open.
  */
+/** Sends one command to one node. */
+export type NodeCall = (args: readonly (string | number)[]) => Promise<Reply>;
+
 export class RedisConnection {
   private readonly client: Client;
   private lastError: Error | undefined;
@@ -103,6 +106,29 @@ export class RedisConnection {
     try {
       if (isClusterClient(this.client)) return (await this.client.sendCommand(key ?? routingKey(command), false, command, NO_REPLY_TIMEOUT)) as T;
       return (await this.client.sendCommand(command, NO_REPLY_TIMEOUT)) as T;
+    } catch (err) {
+      throw asLibraryError(err);
+    }
+  }
+
+  /**
+   * One caller per master (the one server, when this is not a cluster): for
+   * commands a cluster answers per node, such as SCAN, which sees only the
+   * keys of the node it runs on.
+   */
+  async masterCallers(): Promise<NodeCall[]> {
+    await this.ready();
+    if (!isClusterClient(this.client)) return [(args) => this.call(args)];
+    const cluster = this.client;
+    try {
+      const nodes = await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)));
+      return nodes.map((node) => async (args) => {
+        try {
+          return (await node.sendCommand(args.map(toArgument), NO_REPLY_TIMEOUT)) as Reply;
+        } catch (err) {
+          throw asLibraryError(err);
+        }
+      });
     } catch (err) {
       throw asLibraryError(err);
     }

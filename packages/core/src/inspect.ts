@@ -30,22 +30,27 @@ export async function serverTime(connection: RedisConnection): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-/** Names of the queues under `prefix`, sorted: every queue used once has its meta hash. */
+/**
+ * Names of the queues under `prefix`, sorted: every queue used once has its
+ * meta hash. On a cluster every master is scanned (queues spread over them).
+ */
 export async function listQueues(connection: RedisConnection, prefix: string): Promise<string[]> {
   const head = `${prefix}:{`;
   const tail = '}:meta';
   const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}:{*}:meta`;
   const names = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, found] = await connection.call<[string, string[]]>(['SCAN', cursor, 'MATCH', pattern, 'COUNT', 1_000, 'TYPE', 'hash']);
-    cursor = String(next);
-    for (const key of found.map(String)) {
-      const name = key.slice(head.length, key.length - tail.length);
-      // `*` matches braces too; a queue name never holds one
-      if (name.length > 0 && !/[{}]/.test(name)) names.add(name);
-    }
-  } while (cursor !== '0');
+  for (const call of await connection.masterCallers()) {
+    let cursor = '0';
+    do {
+      const [next, found] = (await call(['SCAN', cursor, 'MATCH', pattern, 'COUNT', 1_000, 'TYPE', 'hash'])) as [string, string[]];
+      cursor = String(next);
+      for (const key of found.map(String)) {
+        const name = key.slice(head.length, key.length - tail.length);
+        // `*` matches braces too; a queue name never holds one
+        if (name.length > 0 && !/[{}]/.test(name)) names.add(name);
+      }
+    } while (cursor !== '0');
+  }
   return [...names].sort();
 }
 

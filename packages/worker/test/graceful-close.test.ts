@@ -137,6 +137,8 @@ describe('graceful close', () => {
     const closedAt = Date.now();
 
     const finals = await Promise.all(ids.map((id) => queue.waitFor(id, { timeoutMs: 30_000 })));
+    // a worker emits `completed` once its round's reply is back, which can be after waitFor saw the job final
+    await waitUntil(() => seen.filter((s) => s.event === 'completed').length >= ids.length, { message: 'a completed event per job' });
 
     // The short ones finished in the closing worker, within closeTimeout.
     for (const id of shortIds) {

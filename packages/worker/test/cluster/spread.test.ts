@@ -1,7 +1,7 @@
 // Runs only in the jest project `cluster` (a 3-master Redis Cluster): queues
 // spread over the masters, each queue's keys stay on one, and all of them work.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Queue, RedisConnection, routingKey } from '@streamjobs/core';
+import { Queue, RedisConnection, listQueues, routingKey } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
 import { OpenResources, connection, isClusterUrl, nodeFor, rawClient, redisUrl, testPrefix, waitUntil, type RawClient } from '@streamjobs/testing';
 
@@ -48,6 +48,10 @@ describe('queues on a Redis Cluster', () => {
       masters.set(queue.name, home);
     }
     expect(new Set(masters.values()).size).toBeGreaterThan(1);
+
+    // listing the queues (the CLI's `streamjobs queues`) scans every master, not the one it first reaches
+    const conn = open.track(RedisConnection.create(connection()));
+    expect(await listQueues(conn, prefix)).toEqual([...names].sort());
   });
 
   it('routes each command by its first key: scripts, stream reads and subcommands', () => {
