@@ -462,6 +462,7 @@ export class Queue {
       const resolved = resolveJobOptions(job.opts, this.defaultJobOptions, this.tiers, defaultTier);
       const encoded: EncodedJob = {
         id: resolved.jobId ?? nanoid(),
+        idIsNew: resolved.jobId === undefined,
         name: validateJobName(job.name),
         dataJson: toJson('job data', job.data, this.maxPayloadBytes),
         optsJson: JSON.stringify(resolved.stored),

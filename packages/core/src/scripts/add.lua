@@ -10,9 +10,12 @@ ARGV[3]  arguments per job: 5, or 6 when the jobs carry trace contexts;
            bracket: the script appends createdAt and stores it as `spec`), tier,
            runAt (epoch ms, -1 none), delay (ms),
            [trace context (JSON carrier, "" none): stored as `trace`]
+ARGV[4]  one character per job: "1" when the caller made its id just now (a
+         random id no stored job can have: not looked up), "0" when it was given
 
-Reply:   one element per job: {1, createdAt, state, dueAt} when created, or
-         {0, field, value, ...} (the stored hash) when the id already existed.
+Reply:   {createdAt, then per job: 0 when created waiting, its due time (ms)
+         when created delayed, or {field, value, ...} (the stored hash) when
+         the id already existed}
 Guarantee: a job hash and its stream entry (or delayed-set member) are written
 together or not at all; an existing id is left untouched, so adding the same
 job id twice never makes two jobs.
@@ -20,17 +23,15 @@ job id twice never makes two jobs.
 local base = ARGV[1]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local stride = tonumber(ARGV[3])
-local replies = {}
+local stride, fresh = tonumber(ARGV[3]), ARGV[4]
+local replies = {now}
 for i = 0, tonumber(ARGV[2]) - 1 do
-  local a = 4 + i * stride
+  local a = 5 + i * stride
   local id, specHead, tier = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local runAt, delay = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local jobKey = base .. 'job:' .. id
-  if redis.call('EXISTS', jobKey) == 1 then
-    local existing = redis.call('HGETALL', jobKey)
-    table.insert(existing, 1, 0)
-    replies[#replies + 1] = existing
+  if string.byte(fresh, i + 1) ~= 49 and redis.call('EXISTS', jobKey) == 1 then
+    replies[#replies + 1] = redis.call('HGETALL', jobKey)
   else
     local due = 0
     if runAt >= 0 then due = runAt elseif delay > 0 then due = now + delay end
@@ -40,11 +41,11 @@ for i = 0, tonumber(ARGV[2]) - 1 do
     if due > now then
       redis.call('HSET', jobKey, 'spec', spec, 'tier', tier, 'state', 'delayed', 'dueAt', due)
       redis.call('ZADD', KEYS[1], due, id)
-      replies[#replies + 1] = {1, now, 'delayed', due}
+      replies[#replies + 1] = due
     else
       local entry = redis.call('XADD', base .. 'lane:' .. tier, '*', 'j', id)
       redis.call('HSET', jobKey, 'spec', spec, 'tier', tier, 'state', 'waiting', 'entry', entry)
-      replies[#replies + 1] = {1, now, 'waiting', 0}
+      replies[#replies + 1] = 0
     end
     if stride > 5 and ARGV[a + 5] ~= '' then redis.call('HSET', jobKey, 'trace', ARGV[a + 5]) end
   end

@@ -16,6 +16,8 @@ export interface EncodedJob {
   delay: number;
   /** The producer's trace context (JSON carrier), when tracing is on and there is one. */
   trace?: string;
+  /** The id was made for this job just now (random): no stored job has it, so it is not looked up. */
+  idIsNew?: boolean;
 }
 
 export type AddReply =
@@ -31,20 +33,19 @@ function specHead(job: EncodedJob): string {
 export async function addJobs(ctx: QueueContext, jobs: readonly EncodedJob[]): Promise<AddReply[]> {
   // the trace argument is sent only when a job has one: untraced adds stay as they were
   const traced = jobs.some((job) => job.trace !== undefined);
-  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 6 : 5];
+  let fresh = '';
+  for (const job of jobs) fresh += job.idIsNew ? '1' : '0';
+  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 6 : 5, fresh];
   for (const job of jobs) {
     args.push(job.id, specHead(job), job.tier, job.runAt ?? -1, job.delay);
     if (traced) args.push(job.trace ?? '');
   }
-  const replies = await script.run<unknown[][]>(ctx.connection, [ctx.keys.delayed], args);
+  const [createdAt, ...replies] = await script.run<[number, ...(number | unknown[])[]]>(ctx.connection, [ctx.keys.delayed], args);
   return replies.map((reply): AddReply => {
-    if (Number(reply[0]) === 0) return { created: false, record: toRecord(reply, 1) };
-    const dueAt = Number(reply[3]);
-    return {
-      created: true,
-      createdAt: Number(reply[1]),
-      state: reply[2] as JobState,
-      ...(dueAt > 0 ? { dueAt } : {}),
-    };
+    if (Array.isArray(reply)) return { created: false, record: toRecord(reply) };
+    const dueAt = Number(reply);
+    return dueAt > 0
+      ? { created: true, createdAt: Number(createdAt), state: 'delayed', dueAt }
+      : { created: true, createdAt: Number(createdAt), state: 'waiting' };
   });
 }
