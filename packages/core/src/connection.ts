@@ -18,6 +18,9 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 type Reply = unknown;
 
+/** Sends one command to one node. */
+export type NodeCall = (args: readonly (string | number)[]) => Promise<Reply>;
+
 /**
  * A Redis connection as the library uses it: raw commands in, plain replies
  * out. It never queues commands while disconnected: a call waits up to
@@ -25,9 +28,6 @@ type Reply = unknown;
  * a `ConnectionError`, so callers learn at once that nothing was written.
  * Reconnection runs in the background for as long as the connection is open.
  */
-/** Sends one command to one node. */
-export type NodeCall = (args: readonly (string | number)[]) => Promise<Reply>;
-
 export class RedisConnection {
   private readonly client: Client;
   private lastError: Error | undefined;
