@@ -9,6 +9,7 @@ import {
   fetchJobs,
   finishJob,
   handBack,
+  handBackUnheld,
   heartbeat,
   promoteDue,
   reclaimStalled,
@@ -323,6 +324,41 @@ describe('handback', () => {
     const before = await snapshot(ctx);
     expect(await handBack(ctx, 'c2', [held(first)])).toBe(0);
     expect(await snapshot(ctx)).toEqual(before);
+  });
+
+  it('after a lost reply: hands back every job pending for the worker except those it lists, in every tier, and no other worker\'s', async () => {
+    const ctx = await setUp();
+    await add(ctx, job('runs'), job('lost-normal'), job('lost-low', { tier: LOW }), job('other'));
+    // c1 learned of `runs`; the claims of `lost-normal` and `lost-low` happened, but their replies never came
+    const runs = await fetchOne(ctx, 'c1');
+    expect(runs.id).toBe('runs');
+    const lostNormal = await fetchOne(ctx, 'c1');
+    const otherWorkers = await fetchOne(ctx, 'c2');
+    expect(otherWorkers.id).toBe('other');
+    const lostLow = await fetchOne(ctx, 'c1');
+    expect([lostNormal.id, lostLow.id]).toEqual(['lost-normal', 'lost-low']);
+
+    expect(await handBackUnheld(ctx, 'c1', [held(runs)])).toBe(2);
+    // what c1 runs and what c2 runs stay theirs; the other two wait again under new entries, no stall counted
+    expect((await pending(ctx, NORMAL)).map(([entryId, consumer]) => [entryId, consumer]).sort()).toEqual(
+      [[runs.entryId, 'c1'], [otherWorkers.entryId, 'c2']].sort(),
+    );
+    expect(await pending(ctx, LOW)).toEqual([]);
+    for (const id of ['lost-normal', 'lost-low']) {
+      const stored = await hash(ctx, id);
+      expect(stored).toMatchObject({ state: 'waiting' });
+      expect([stored.stalls, stored.attemptsMade]).toEqual([undefined, undefined]);
+    }
+    // nothing more to give back: a second call changes nothing
+    const before = await snapshot(ctx);
+    expect(await handBackUnheld(ctx, 'c1', [held(runs)])).toBe(0);
+    expect(await snapshot(ctx)).toEqual(before);
+    // the handed-back jobs start again from their new entries, and the first attempt's late outcome is fenced off
+    const again = [await fetchOne(ctx, 'c3'), await fetchOne(ctx, 'c3')];
+    expect(again.map((fetched) => fetched.id)).toEqual(['lost-normal', 'lost-low']);
+    expect(await finishJob(ctx, 'c1', held(lostNormal), { outcome: 'completed', resultJson: '' })).toBe('lost');
+    for (const fetched of again) expect(await finishJob(ctx, 'c3', held(fetched), { outcome: 'completed', resultJson: '' })).toBe('completed');
+    expect(await finishJob(ctx, 'c1', held(runs), { outcome: 'completed', resultJson: '' })).toBe('completed');
   });
 });
 
