@@ -63,6 +63,7 @@ export class JobRunner {
       return { reply: await this.record(running, outcome), outcome, error };
     }
     const attempt = this.startHandler(job, running, new AttemptContext(this.contextDeps, running, saved));
+    // outcomeOf inlined: one promise less per job on the hot path
     let result: RunResult;
     try {
       result = this.completedResult(job, await untilSettledOrAborted(attempt, running));

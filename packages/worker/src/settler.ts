@@ -129,15 +129,15 @@ export class Settler {
     let pauseUntil = 0; // after an error: no round before then
     let claimAfter = 0; // the queue is paused: rounds only record outcomes until then
     let gathered = false; // outcomes finishing in the current tick have joined the pending ones
+    /** A call failed: reported, and no round before a wait that doubles with each failure in a row. */
+    const failed = (err: unknown) => {
+      if (!state.done()) onError(err as Error);
+      pauseUntil = Date.now() + errorWait;
+      errorWait = Math.min(errorWait * 2, 5_000);
+    };
     while (!state.done() || this.pending.length > 0 || rounds.size > 0) {
       if (this.replyLost && rounds.size === 0 && !this.blockingRead && Date.now() >= pauseUntil) {
-        try {
-          await this.handBackUnknownClaims();
-        } catch (err) {
-          if (!state.done()) onError(err as Error);
-          pauseUntil = Date.now() + errorWait;
-          errorWait = Math.min(errorWait * 2, 5_000);
-        }
+        await this.handBackUnknownClaims().catch(failed);
         continue;
       }
       // While claiming, a round records at most a share of the slots' outcomes and
@@ -190,9 +190,7 @@ export class Settler {
         (err: unknown) => {
           if (claim > 0) this.replyLost = true;
           this.giveBack(batch, err);
-          if (!state.done()) onError(err as Error);
-          pauseUntil = Date.now() + errorWait;
-          errorWait = Math.min(errorWait * 2, 5_000);
+          failed(err);
         },
       );
       const settled = round.finally(() => {
@@ -287,11 +285,8 @@ export class Settler {
   private async handBackUnknownClaims(): Promise<void> {
     const held: HeldJob[] = this.running.all();
     for (const group of this.groups) held.push(...group);
-    this.replyLost = false;
-    await handBackUnheld(this.ctx, this.consumer, held).catch((err: unknown) => {
-      this.replyLost = true;
-      throw err;
-    });
+    await handBackUnheld(this.ctx, this.consumer, held);
+    this.replyLost = false; // no call of ours ran meanwhile: nothing can have set it again
   }
 
   /**
