@@ -134,7 +134,7 @@ export class Queue {
     this.logger = resolveLogger(options.logger, 'streamjobs:queue');
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
-    this.connection = RedisConnection.create(options.connection, connectTimeout);
+    this.connection = RedisConnection.shared(options.connection, connectTimeout);
     this.eventInterest = new EventInterest(this.connection, this.keys.listeners);
     this.waiter = new JobWaiter(this.connection, this.keys.events, this.eventInterest, this.logger);
     if (tracing) {

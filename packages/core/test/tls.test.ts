@@ -91,7 +91,7 @@ describe('TLS', () => {
           if (job.name !== 'cancel-me') return `done ${job.name}`;
           return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
         },
-        { connection, prefix, stallTimeout: 120_000, blockTimeout: 60_000, scheduler: { pollInterval: 50 } },
+        { connection, prefix, stallTimeout: 120_000, blockTimeout: 60_000 },
       ),
     );
     const errors: Error[] = [];
@@ -99,15 +99,14 @@ describe('TLS', () => {
     await worker.waitUntilReady();
 
     // the worker is idle, blocked on its reader: a new job wakes it
+    const blocking = `streamjobs:worker:tls:${worker.consumer}:blocking`;
+    const shared = [`streamjobs:commands:${process.pid}`, `streamjobs:notices:${process.pid}`];
     const names = await waitUntil(async () => {
       const now = await clientNames();
-      return now.some((name) => name.endsWith(':blocking')) && now.some((name) => name.endsWith(':cancel')) ? now : undefined;
-    }, { message: 'blocking reader and cancel subscriber connected' });
-    expect(names.filter((name) => name.startsWith(`streamjobs:worker:tls:${worker.consumer}`)).sort()).toEqual([
-      `streamjobs:worker:tls:${worker.consumer}`,
-      `streamjobs:worker:tls:${worker.consumer}:blocking`,
-      `streamjobs:worker:tls:${worker.consumer}:cancel`,
-    ]);
+      return [blocking, ...shared].every((name) => now.includes(name)) ? now : undefined;
+    }, { message: 'blocking reader and the shared command and notice connections connected' });
+    // the queue, the worker and its scheduler share one command and one notice connection
+    expect(names.filter((name) => name.startsWith('streamjobs:')).sort()).toEqual([...shared, blocking].sort());
     const now = await queue.add('now', null);
     expect(await queue.waitFor(now.id, { timeoutMs: 20_000 })).toMatchObject({ state: 'completed', result: 'done now' });
     const later = await queue.add('later', null, { delay: 200 }); // promoted by the embedded scheduler

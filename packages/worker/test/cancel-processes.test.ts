@@ -243,8 +243,9 @@ describe('cancel across processes', () => {
     const s = await setUp('xcancel-c');
     const HEARTBEAT_INTERVAL = 1_000;
     const worker = s.spawnWorker({ stallTimeout: 3_000, heartbeatInterval: HEARTBEAT_INTERVAL });
-    const consumer = (await worker.waitForLine(/^ready /, 60_000)).slice('ready '.length);
-    const subscriberName = `streamjobs:worker:${s.queueName}:${consumer}:cancel`;
+    await worker.waitForLine(/^ready /, 60_000);
+    // the worker process's one shared notice connection, which carries its cancel subscription
+    const subscriberName = `streamjobs:notices:${worker.pid}`;
     // on a cluster: the queue's node, which holds the (sharded) subscription
     const node = await nodeFor(s.redis, s.queue.keys.base);
     const subscribed = (client: { sub: number; ssub?: number }) => client.sub + (client.ssub ?? 0) === 1;

@@ -38,7 +38,11 @@ interface JobData {
   sleepMs: number;
 }
 
-/** A worker on the fault server whose handler sleeps `data.sleepMs` (honouring its signal) and counts its starts. */
+/**
+ * A worker on the fault server whose handler sleeps `data.sleepMs` (honouring
+ * its signal) and counts its starts. Its connection options name it, so its
+ * shared command and notice connections are its own (and named so in CLIENT LIST).
+ */
 function faultWorker(queueName: string, prefix: string, starts: Map<string, number>, options: { concurrency: number; stallTimeout: number }) {
   const worker = open.track(
     new Worker<JobData>(
@@ -51,7 +55,7 @@ function faultWorker(queueName: string, prefix: string, starts: Map<string, numb
         });
         return 'done';
       },
-      { connection: { url: server.url }, prefix, scheduler: false, ...options },
+      { connection: { url: server.url, name: workerConnectionName(queueName) }, prefix, scheduler: false, ...options },
     ),
   );
   const seen = { errors: [] as Error[], lost: [] as string[], canceled: [] as string[] };
@@ -61,13 +65,22 @@ function faultWorker(queueName: string, prefix: string, starts: Map<string, numb
   return { worker, seen };
 }
 
-/** Ids of the worker's connections in CLIENT LIST (they are named `streamjobs:worker:<queue>:<consumer>[:role]`). */
+/** The name a test's worker connection options give its shared connections. */
+function workerConnectionName(queueName: string): string {
+  return `test-worker:${queueName}`;
+}
+
+/**
+ * Ids of the worker's connections in CLIENT LIST: its shared command and
+ * notice connections (named by its connection options) and its blocking
+ * reader (`streamjobs:worker:<queue>:<consumer>:blocking`).
+ */
 async function connectionsOf(worker: Worker): Promise<{ id: string; name: string }[]> {
   const list = await admin.call<string>(['CLIENT', 'LIST']);
   return list
     .split('\n')
     .map((line) => Object.fromEntries(line.split(' ').map((pair) => pair.split('=') as [string, string])))
-    .filter((client) => client.name?.startsWith(`streamjobs:worker:${worker.name}:${worker.consumer}`))
+    .filter((client) => client.name === workerConnectionName(worker.name) || client.name?.startsWith(`streamjobs:worker:${worker.name}:${worker.consumer}`))
     .map((client) => ({ id: client.id!, name: client.name! }));
 }
 
@@ -233,7 +246,7 @@ describe('connection faults', () => {
     const starts = new Map<string, number>();
     const worker = open.track(
       new Worker('lost-reply', async (job) => void starts.set(job.id, (starts.get(job.id) ?? 0) + 1), {
-        connection: { url: proxy.url },
+        connection: { url: proxy.url, name: workerConnectionName('lost-reply') },
         prefix,
         scheduler: false,
         concurrency: 10,
