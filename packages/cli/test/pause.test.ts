@@ -43,7 +43,6 @@ describe('streamjobs pause / resume', () => {
         connection,
         prefix,
         concurrency: 4,
-        scheduler: { pollInterval: 100 },
       }),
     );
     worker.on('active', (job) => started.push(job.id));

@@ -119,6 +119,20 @@ export class QueueKeys {
     return `${this.base}leader:seen`;
   }
 
+  /**
+   * Pub/sub channel (hash-tagged, sharded on a cluster) that tells the
+   * scheduler leader of work due sooner than it knew: the due time in server
+   * ms, or `release` when a held-back (buffer) occurrence may start.
+   */
+  get dueChannel(): string {
+    return `${this.base}due`;
+  }
+
+  /** Pub/sub channel on which a resigning leader tells the followers to claim at once. */
+  get leaderChannel(): string {
+    return `${this.base}leader`;
+  }
+
   /** Scheduler leader lock: `<instance>:<token>`, with a TTL. */
   get leader(): string {
     return `${this.base}leader`;

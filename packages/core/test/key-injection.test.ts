@@ -113,7 +113,7 @@ describe('queues with look-alike names, run by workers, keep to their own keys',
             await ctx.step('once', () => 1);
             return { queue: name, prefix, id: job.id };
           },
-          { ...options, concurrency: 8, scheduler: { pollInterval: 50 } },
+          { ...options, concurrency: 8 },
         ),
       );
       const errors: Error[] = [];

@@ -71,7 +71,7 @@ describe('Prometheus metrics', () => {
       return 'done';
     };
     const worker = open.track(
-      new Worker('metered', handler, { connection: connection(), prefix, concurrency: 4, stallTimeout: 3_000, scheduler: { pollInterval: 50 } }),
+      new Worker('metered', handler, { connection: connection(), prefix, concurrency: 4, stallTimeout: 3_000 }),
     );
     const metrics = collectMetrics({ registry, queues: [queue], workers: [worker] });
     open.track(metrics);

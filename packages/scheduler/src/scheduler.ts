@@ -6,7 +6,6 @@ import {
   InvalidOptionsError,
   QueueKeys,
   RedisConnection,
-  WakeableSleep,
   assertOptionKeys,
   positiveDuration,
   positiveInteger,
@@ -14,8 +13,8 @@ import {
   type ConnectionOptions,
   type Logger,
 } from '@streamjobs/core';
-import { Leadership } from './leadership.js';
-import { QueueScheduler } from './queue-scheduler.js';
+import { QueueLoop } from './queue-loop.js';
+import type { RunOnceResult } from './queue-scheduler.js';
 
 export interface SchedulerOptions {
   /** node-redis client options (`{ url }`), or a client you own. */
@@ -26,7 +25,11 @@ export interface SchedulerOptions {
   prefix?: string;
   /** Lifetime of a leader's term unless renewed (ms). Default 5,000. */
   lockTtl?: number;
-  /** Longest wait between two promotion rounds of the leader (ms). Default 200. */
+  /**
+   * Longest a leader sleeps between two rounds (ms). It wakes whenever
+   * something falls due, and is told of new work; this only bounds how late a
+   * notice it missed can make a job. Default 60,000.
+   */
   pollInterval?: number;
   logger?: Logger;
   /** How long a call waits for Redis before failing (ms). Default 5,000. */
@@ -44,29 +47,26 @@ export interface SchedulerEvents {
 
 const OPTION_KEYS = new Set(['connection', 'queues', 'prefix', 'lockTtl', 'pollInterval', 'logger', 'connectTimeout']);
 
-interface QueueLoop {
-  queue: string;
-  leadership: Leadership;
-  scheduler: QueueScheduler;
-  sleep: WakeableSleep;
-  done: Promise<void>;
-}
+/** The default longest sleep of a leader between rounds (ms). */
+export const DEFAULT_POLL_INTERVAL_MS = 60_000;
 
 /**
  * Takes part in the scheduler leadership of each of its queues, and does the
- * leader's work for the queues it leads. Run any number of instances (every
- * Worker embeds one unless told not to): per queue exactly one leads at a
- * time, and another takes over within `lockTtl` when it dies. `close()`
- * resigns at once so a successor need not wait for the lock to expire.
+ * leader's work for the queues it leads, waking only when something is due
+ * (see QueueLoop). Run any number of instances (every Worker embeds one
+ * unless told not to): per queue exactly one leads at a time, and another
+ * takes over within `lockTtl` when it dies. `close()` resigns at once so a
+ * successor need not wait for the lock to expire.
+ *
+ * Connections: this process's shared command and notice connections (the
+ * ones its Queues and Workers with the same connection options use too).
  */
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly instanceId = nanoid(10);
   private readonly connection: RedisConnection;
+  private readonly notices: RedisConnection;
   private readonly logger: Logger;
   private readonly loops: QueueLoop[];
-  /** Short enough that one failed round cannot cost the leader its term. */
-  private readonly retryAfterErrorMs: number;
-  private closed = false;
   private closing: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions) {
@@ -76,27 +76,38 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       throw new InvalidOptionsError('queues', 'must be a non-empty array of queue names');
     }
     if (options.connection === undefined) throw new InvalidOptionsError('connection', 'is required');
-    const lockTtl = options.lockTtl === undefined ? 5_000 : positiveDuration('lockTtl', options.lockTtl);
-    const pollIntervalMs = options.pollInterval === undefined ? 200 : positiveDuration('pollInterval', options.pollInterval);
-    this.retryAfterErrorMs = Math.min(1_000, Math.floor(lockTtl / 4));
+    const lockTtlMs = options.lockTtl === undefined ? 5_000 : positiveDuration('lockTtl', options.lockTtl);
+    const pollIntervalMs =
+      options.pollInterval === undefined ? DEFAULT_POLL_INTERVAL_MS : positiveDuration('pollInterval', options.pollInterval);
+    // short enough that one failed round cannot cost the leader its term
+    const retryAfterErrorMs = Math.min(1_000, Math.floor(lockTtlMs / 4));
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const keysOf = options.queues.map((queue) => new QueueKeys(prefix, queue));
     this.logger = resolveLogger(options.logger, 'streamjobs:scheduler');
     const connectTimeout =
       options.connectTimeout === undefined ? undefined : positiveInteger('connectTimeout', options.connectTimeout);
-    this.connection = RedisConnection.create(options.connection, connectTimeout);
+    this.connection = RedisConnection.shared(options.connection, connectTimeout);
+    this.notices = RedisConnection.shared(options.connection, connectTimeout, 'notices');
     this.loops = keysOf.map((keys) => {
-      const leadership = new Leadership(this.connection, keys, this.instanceId, lockTtl);
       const ctx = { connection: this.connection, keys, tiers: [], maxEvents: DEFAULT_MAX_EVENTS };
-      const loop: QueueLoop = {
-        queue: keys.queue,
-        leadership,
-        scheduler: new QueueScheduler(ctx, leadership, { pollIntervalMs, batchSize: 1_000, lockTtlMs: lockTtl }, this.logger),
-        sleep: new WakeableSleep(),
-        done: Promise.resolve(),
-      };
-      loop.done = this.run(loop);
+      const queue = keys.queue;
+      const loop = new QueueLoop(
+        ctx,
+        this.notices,
+        { instanceId: this.instanceId, lockTtlMs, pollIntervalMs, retryAfterErrorMs },
+        {
+          elected: (term) => this.emit('leader:elected', { queue, term }),
+          lost: () => this.emit('leader:lost', { queue }),
+          round: (result) => this.reportRound(queue, result),
+          error: (err) => this.reportError(err),
+        },
+        this.logger,
+      );
+      loop.start();
       return loop;
+    });
+    this.notices.onReconnect(() => {
+      for (const loop of this.loops) loop.reconnected();
     });
   }
 
@@ -105,29 +116,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.loops.some((loop) => loop.queue === queue && loop.leadership.isLeader);
   }
 
-  private async run(loop: QueueLoop): Promise<void> {
-    await Promise.resolve(); // let the constructor finish before the first round
-    while (!this.closed) {
-      let idleMs = this.retryAfterErrorMs;
-      try {
-        const change = await loop.leadership.tick();
-        if (change === 'elected') this.emit('leader:elected', { queue: loop.queue, term: loop.leadership.value! });
-        if (change === 'lost') this.emit('leader:lost', { queue: loop.queue });
-        const wasLeader = loop.leadership.isLeader;
-        const result = await loop.scheduler.runOnce();
-        if (wasLeader && !loop.leadership.isLeader) this.emit('leader:lost', { queue: loop.queue });
-        if (result.promoted > 0) this.emit('jobs:promoted', { queue: loop.queue, count: result.promoted });
-        if (result.error) throw result.error;
-        const s = result.schedules;
-        if (s && s.created + s.missed + s.skipped + s.released > 0) {
-          this.emit('schedules:materialised', { queue: loop.queue, created: s.created, missed: s.missed, skipped: s.skipped, released: s.released });
-        }
-        idleMs = result.idleMs;
-      } catch (err) {
-        if (this.closed) break;
-        this.reportError(err as Error);
-      }
-      await loop.sleep.sleep(idleMs);
+  private reportRound(queue: string, result: RunOnceResult): void {
+    if (result.promoted > 0) this.emit('jobs:promoted', { queue, count: result.promoted });
+    const s = result.schedules;
+    const released = s?.released ?? result.released;
+    if ((s && s.created + s.missed + s.skipped > 0) || released > 0) {
+      this.emit('schedules:materialised', { queue, created: s?.created ?? 0, missed: s?.missed ?? 0, skipped: s?.skipped ?? 0, released });
     }
   }
 
@@ -143,14 +137,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async shutDown(): Promise<void> {
-    this.closed = true;
-    for (const loop of this.loops) loop.sleep.wake();
-    await Promise.all(this.loops.map((loop) => loop.done));
     await Promise.all(
-      this.loops.map((loop) =>
-        loop.leadership.resign().catch((err: unknown) => this.logger.warn({ err }, 'resigning failed')),
-      ),
+      this.loops.map((loop) => loop.stop().catch((err: unknown) => this.logger.warn({ err }, 'resigning failed'))),
     );
+    this.notices.close();
     this.connection.close();
   }
 }

@@ -120,7 +120,7 @@ describe('delayed jobs', () => {
     const { starts, handler } = startRecorder();
 
     const schedulers = [0, 1].map(() =>
-      open.track(new Scheduler({ connection: connection(), prefix, queues: [queueName], pollInterval: 100 })),
+      open.track(new Scheduler({ connection: connection(), prefix, queues: [queueName] })),
     );
     let promoted = 0;
     const elected: string[] = [];

@@ -70,7 +70,7 @@ describe('scheduler leadership', () => {
     const lockTtl = 6_000;
     const raw = await openRaw();
     const schedulers = [0, 1].map(() =>
-      open.track(new Scheduler({ connection: connection(), prefix, queues: [queue], lockTtl, pollInterval: 100 })),
+      open.track(new Scheduler({ connection: connection(), prefix, queues: [queue], lockTtl })),
     );
     const { elected, errors } = watch(schedulers, queue);
     const leader = await waitUntil(() => schedulers.find((s) => s.isLeader(queue)), {
@@ -79,7 +79,7 @@ describe('scheduler leadership', () => {
     });
     const follower = schedulers.find((s) => s !== leader)!;
 
-    // Watch through at least one renewal of the term (every lockTtl / 3):
+    // Watch through at least one renewal of the term (every lockTtl / 2):
     // always exactly one leader, always the same, holding the lock in Redis,
     // and no further election.
     let lastTtl = Infinity;
@@ -99,8 +99,8 @@ describe('scheduler leadership', () => {
     const firstTerm = elected[0]!.term;
 
     // close() resigns: the lock is gone the moment close() resolves, and the
-    // follower takes over on its next claim (it polls every lockTtl / 4)
-    // instead of waiting out the rest of the term (at least 2/3 of lockTtl).
+    // follower, told so on the leader channel, takes over at once instead of
+    // waiting out the rest of the term (at least half of lockTtl).
     await leader.close();
     const closedAt = Date.now();
     const afterClose = await raw.get(keys.leader);
@@ -131,7 +131,7 @@ describe('scheduler leadership', () => {
 
     // The leader: a scheduler in a process of its own.
     const fixture = trackFixture(
-      spawnFixture('scheduler-process', { url: redisUrl(), prefix, queues: [queueName], lockTtl, pollInterval: 100 }),
+      spawnFixture('scheduler-process', { url: redisUrl(), prefix, queues: [queueName], lockTtl }),
     );
     const fixtureId = (await fixture.waitForLine(/^started /, 30_000)).split(' ')[1]!;
     const oldTerm = (await fixture.waitForLine(new RegExp(`^elected ${queueName} `), 30_000)).split(' ')[2]!;
@@ -139,7 +139,7 @@ describe('scheduler leadership', () => {
 
     // The successor, in this process, and workers that do not schedule.
     const successor = open.track(
-      new Scheduler({ connection: connection(), prefix, queues: [queueName], lockTtl, pollInterval: 100 }),
+      new Scheduler({ connection: connection(), prefix, queues: [queueName], lockTtl }),
     );
     const { elected, errors } = watch([successor], queueName);
     const starts = new Map<string, number[]>();
@@ -225,7 +225,7 @@ describe('scheduler leadership', () => {
     const ctx = { connection: redis, keys, tiers: [], maxEvents: 10_000 };
 
     const fixture = trackFixture(
-      spawnFixture('scheduler-process', { url: redisUrl(), prefix, queues: [queueName], lockTtl: 1_500, pollInterval: 100 }),
+      spawnFixture('scheduler-process', { url: redisUrl(), prefix, queues: [queueName], lockTtl: 1_500 }),
     );
     const staleTerm = (await fixture.waitForLine(new RegExp(`^elected ${queueName} `), 30_000)).split(' ')[2]!;
 

@@ -10,13 +10,14 @@
  * come from Redis TIME, handler times from Date.now(); on loopback both read
  * the same clock. Absence ("no further run") is shown by waiting until a
  * leader round has run (the queue's leader:seen key) past the instant where a
- * run would have been materialised, not by sleeping.
+ * run would have been materialised (a notice asks the leader for one), not by
+ * sleeping.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Queue, type ActiveJob, type QueueEvent } from '@streamjobs/core';
 import { Worker } from '@streamjobs/worker';
 import { Scheduler } from '@streamjobs/scheduler';
-import { OpenResources, connection, nextEvent, nodeFor, rawClient, testPrefix, waitUntil } from '@streamjobs/testing';
+import { OpenResources, connection, isClusterUrl, nextEvent, nodeFor, rawClient, redisUrl, testPrefix, waitUntil } from '@streamjobs/testing';
 
 type Raw = Awaited<ReturnType<typeof rawClient>>;
 
@@ -45,12 +46,21 @@ async function untilServerTime(client: Raw, target: number): Promise<number> {
   }
 }
 
-/** Resolves once a scheduler leader of `queue` has run a round at server time >= `atLeast`. */
+/**
+ * Resolves once a scheduler leader of `queue` has run a round at server time
+ * >= `atLeast`. A leader runs rounds only when something is due, so the test
+ * asks for them: a `release` notice on the queue's due channel wakes it.
+ */
 async function leaderRoundAfter(client: Raw, queue: Queue, atLeast: number, timeoutMs = 15_000): Promise<void> {
-  await waitUntil(async () => Number((await client.get(queue.keys.leaderSeen)) ?? 0) >= atLeast, {
-    timeoutMs,
-    message: `a leader round of ${queue.name} at or after ${atLeast}`,
-  });
+  const node = await nodeFor(client, queue.keys.dueChannel);
+  const publish = isClusterUrl(redisUrl()) ? 'SPUBLISH' : 'PUBLISH';
+  await waitUntil(
+    async () => {
+      await node.sendCommand([publish, queue.keys.dueChannel, 'release']);
+      return Number((await client.get(queue.keys.leaderSeen)) ?? 0) >= atLeast;
+    },
+    { timeoutMs, intervalMs: 100, message: `a leader round of ${queue.name} at or after ${atLeast}` },
+  );
 }
 
 /** Ids of every job of schedule `id` stored in the queue (nominal times ascending). */

@@ -2,9 +2,10 @@ import { WakeableSleep } from '@streamjobs/core';
 
 /**
  * The skeleton of a worker's background services: `runOnce()` every
- * `intervalMs` (with ±10% jitter so many workers do not fire together),
- * errors reported and retried next round. `start()` and `stop()` are
- * idempotent; `stop()` waits for a round in flight to finish.
+ * `intervalMs` (or what `nextDelayMs()` says after each round), with ±10%
+ * jitter so many workers do not fire together, errors reported and retried
+ * next round. `start()` and `stop()` are idempotent; `stop()` waits for a
+ * round in flight to finish.
  */
 export abstract class PeriodicService {
   private readonly sleep = new WakeableSleep();
@@ -17,6 +18,11 @@ export abstract class PeriodicService {
   ) {}
 
   abstract runOnce(): Promise<unknown>;
+
+  /** How long to wait before the next round (ms). */
+  protected nextDelayMs(): number {
+    return this.intervalMs;
+  }
 
   start(): void {
     if (this.loopDone || this.stopped) return;
@@ -31,7 +37,7 @@ export abstract class PeriodicService {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      await this.sleep.sleep(this.intervalMs * (0.9 + Math.random() * 0.2));
+      await this.sleep.sleep(this.nextDelayMs() * (0.9 + Math.random() * 0.2));
       if (this.stopped) return;
       try {
         await this.runOnce();

@@ -10,6 +10,7 @@ export class RunningJob implements HeldJob {
   readonly tier: number;
   readonly entryId: string;
   readonly startedAt: number;
+  readonly scheduleId: string | undefined;
   /** Set once the worker learns it no longer owns the job. */
   lost = false;
   /** Set once the worker learns the job was canceled while it ran it. */
@@ -25,6 +26,7 @@ export class RunningJob implements HeldJob {
     this.tier = job.tier;
     this.entryId = job.entryId;
     this.startedAt = job.startedAt;
+    this.scheduleId = job.scheduleId;
   }
 
   get aborted(): boolean {

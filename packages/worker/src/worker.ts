@@ -67,7 +67,10 @@ export interface WorkerOptions {
   maxCheckpointBytes?: number;
   /** Approximate cap of the events stream. Default 10,000. */
   maxEvents?: number;
-  /** How long an idle worker blocks per read before checking again (ms). Default 5,000. */
+  /**
+   * How long an idle worker blocks per read before reading again (ms). A new
+   * job ends the read at once; each new read costs a claim. Default 60,000.
+   */
   blockTimeout?: number;
   connectTimeout?: number;
   logger?: Logger;
@@ -178,7 +181,7 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
       maxResultBytes: positiveInteger('maxResultBytes', options.maxResultBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
       maxCheckpointBytes: positiveInteger('maxCheckpointBytes', options.maxCheckpointBytes ?? DEFAULT_MAX_PAYLOAD_BYTES),
       maxEvents: positiveInteger('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS),
-      blockTimeout: positiveDuration('blockTimeout', options.blockTimeout ?? 5_000),
+      blockTimeout: positiveDuration('blockTimeout', options.blockTimeout ?? DEFAULT_BLOCK_TIMEOUT_MS),
     };
     if (this.settings.heartbeatInterval >= stallTimeout) {
       throw new InvalidOptionsError('heartbeatInterval', 'must be shorter than stallTimeout');
@@ -189,11 +192,11 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     this.tracingEnabled = tracingEnabled(options.tracing);
     this.consumer = nanoid(12);
     this.logger = resolveLogger(options.logger, 'streamjobs:worker');
-    const connectionName = `streamjobs:worker:${name}:${this.consumer}`;
-    this.connection = RedisConnection.create(options.connection, options.connectTimeout, connectionName);
-    this.blocking = this.connection.duplicate(`${connectionName}:blocking`);
+    // commands and notices go over this process's shared connections; a blocking read holds one of its own
+    this.connection = RedisConnection.shared(options.connection, options.connectTimeout);
+    this.blocking = this.connection.duplicate(`streamjobs:worker:${name}:${this.consumer}:blocking`);
     this.cancelListener = new CancelListener(
-      this.connection.duplicate(`${connectionName}:cancel`),
+      RedisConnection.shared(options.connection, options.connectTimeout, 'notices'),
       this.keys.cancelChannel,
       this.running,
       this.logger,
@@ -372,6 +375,9 @@ export class Worker<Data = any, Result = unknown> extends EventEmitter<WorkerEve
     }
   }
 }
+
+/** An idle worker's reads: each costs a claim (a dozen commands in Redis), so they are long (ms). */
+const DEFAULT_BLOCK_TIMEOUT_MS = 60_000;
 
 /** How long closing waits for an idle read's claim to reply before it drops the connection (ms). */
 const STOP_BLOCKING_TIMEOUT_MS = 2_000;

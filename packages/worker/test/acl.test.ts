@@ -114,7 +114,7 @@ describe('running as the ACL user', () => {
   it('a queue, a worker and a scheduler do everything, and Redis denies none of their commands', async () => {
     await admin.call(['ACL', 'LOG', 'RESET']);
     const queue = open.track(new Queue(QUEUE, { connection: asApp, prefix }));
-    open.track(new Scheduler({ connection: asApp, prefix, queues: [QUEUE], pollInterval: 50 }));
+    open.track(new Scheduler({ connection: asApp, prefix, queues: [QUEUE] }));
     const started: string[] = [];
     let stepRuns = 0;
     let failDoomed = true;

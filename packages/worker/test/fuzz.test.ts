@@ -393,7 +393,7 @@ function startWorkers(prefix: string, expected: Map<string, Expected>) {
             if (JSON.stringify(job.data) !== expected.get(key)?.data) ran.wrongData.push(key);
             return null;
           },
-          { connection, prefix, concurrency: 20, scheduler: { pollInterval: 50 }, tiers: which === 'b' ? TIERS_B : undefined },
+          { connection, prefix, concurrency: 20, tiers: which === 'b' ? TIERS_B : undefined },
         ),
       );
       worker.on('error', (err) => ran.reported.push(err));

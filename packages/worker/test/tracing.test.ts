@@ -37,7 +37,7 @@ function setUp(queueName: string, handler: Handler, options: { queue?: Partial<Q
   const prefix = testPrefix();
   const queue = open.track(new Queue(queueName, { connection: connection(), prefix, tracing: true, ...options.queue }));
   const worker = open.track(
-    new Worker(queueName, handler, { connection: connection(), prefix, tracing: true, scheduler: { pollInterval: 20 }, ...options.worker }),
+    new Worker(queueName, handler, { connection: connection(), prefix, tracing: true, ...options.worker }),
   );
   return { queue, worker };
 }

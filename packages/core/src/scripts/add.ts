@@ -1,6 +1,6 @@
 import { toRecord, type JobRecord } from '../job/codec.js';
 import type { JobState } from '../job/types.js';
-import type { QueueContext } from './context.js';
+import { publishCommand, type QueueContext } from './context.js';
 import { LuaScript } from './script.js';
 
 const script = LuaScript.fromFile('add', import.meta.url);
@@ -35,7 +35,7 @@ export async function addJobs(ctx: QueueContext, jobs: readonly EncodedJob[]): P
   const traced = jobs.some((job) => job.trace !== undefined);
   let fresh = '';
   for (const job of jobs) fresh += job.idIsNew ? '1' : '0';
-  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 6 : 5, fresh];
+  const args: (string | number)[] = [ctx.keys.base, jobs.length, traced ? 6 : 5, fresh, publishCommand(ctx)];
   for (const job of jobs) {
     args.push(job.id, specHead(job), job.tier, job.runAt ?? -1, job.delay);
     if (traced) args.push(job.trace ?? '');

@@ -18,16 +18,18 @@ and removed, so it can no longer be reclaimed and its owner no longer holds
 it (the hash gets `owner` and keeps `entry`, naming the canceled attempt), and a notice is published on `base cancel`: the owner aborts its handler
 on the notice, or at its next heartbeat if it missed it, and the settle script
 then discards the late outcome. Cancel and finish are both atomic, so exactly one of them decides the
-final state.
+final state. Canceling an occurrence of a schedule that holds occurrences back
+(overlap "buffer") tells the scheduler leader on `base due`: the next may start.
 ]]
 local base, group, reason, by, maxEvents, publish = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local replies = {}
+local occurrenceEnded = false
 for i = 7, #ARGV do
   local jobId = ARGV[i]
   local jobKey = base .. 'job:' .. jobId
-  local job = redis.call('HMGET', jobKey, 'state', 'tier', 'entry')
+  local job = redis.call('HMGET', jobKey, 'state', 'tier', 'entry', 'scheduleId')
   local state, lane = job[1], base .. 'lane:' .. tostring(job[2])
   local cancelable = state == 'waiting' or state == 'delayed'
   if cancelable then
@@ -51,7 +53,11 @@ for i = 7, #ARGV do
     redis.call('ZADD', base .. 'canceled', now, jobId)
     redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxEvents, '*',
       'e', 'job:canceled', 'j', jobId, 'reason', reason, 'by', by, 'from', state)
+    if job[4] then occurrenceEnded = true end
   end
   replies[#replies + 1] = cancelable and 1 or 0
+end
+if occurrenceEnded and redis.call('EXISTS', base .. 'schedules:buffered') == 1 then
+  redis.call(publish, base .. 'due', 'release')
 end
 return replies

@@ -1,5 +1,5 @@
 import { CONSUMER_GROUP } from '../keys.js';
-import type { QueueContext } from './context.js';
+import { publishCommand, type QueueContext } from './context.js';
 import { LuaScript } from './script.js';
 
 const script = LuaScript.fromFile('cancel', import.meta.url);
@@ -27,8 +27,7 @@ export async function cancelJobs(ctx: QueueContext, ids: readonly string[], opti
     options.reason ?? '',
     options.by ?? '',
     ctx.maxEvents,
-    // a cluster routes sharded notices within the queue's shard; Redis 6.2 (single node) has no SPUBLISH
-    ctx.connection.isCluster ? 'SPUBLISH' : 'PUBLISH',
+    publishCommand(ctx),
     ...ids,
   ]);
   return replies.map((reply) => Number(reply) === 1);

@@ -13,3 +13,12 @@ export interface QueueContext {
 
 /** `now` in ms from a script's `TIME`-based reply. */
 export type ServerTime = number;
+
+/**
+ * How scripts publish notices: SPUBLISH on a cluster (sharded: every channel
+ * carries the queue's hash tag, so it stays on the queue's shard), PUBLISH on
+ * a single node (Redis 6.2 has no SPUBLISH).
+ */
+export function publishCommand(ctx: Pick<QueueContext, 'connection'>): 'SPUBLISH' | 'PUBLISH' {
+  return ctx.connection.isCluster ? 'SPUBLISH' : 'PUBLISH';
+}

@@ -1,5 +1,6 @@
 import type { RedisConnection } from '../connection.js';
 import type { QueueKeys } from '../keys.js';
+import { publishCommand } from './context.js';
 import { LuaScript } from './script.js';
 
 const leaderScript = LuaScript.fromFile('leader', import.meta.url);
@@ -23,7 +24,8 @@ export async function claimLeadership(
   return { status: 'follower', leader: String(reply[1]), remainingMs: Number(reply[2]) };
 }
 
-/** Releases the lock if `value` is the current term's. */
+/** Releases the lock if `value` is the current term's, and tells the followers. */
 export async function resignLeadership(connection: RedisConnection, keys: QueueKeys, value: string): Promise<boolean> {
-  return Number(await resignScript.run(connection, [keys.leader], [value])) === 1;
+  const reply = await resignScript.run(connection, [keys.leader, keys.leaderSeen], [value, publishCommand({ connection }), keys.leaderChannel]);
+  return Number(reply) === 1;
 }

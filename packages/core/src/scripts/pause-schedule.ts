@@ -1,4 +1,4 @@
-import type { QueueContext } from './context.js';
+import { publishCommand, type QueueContext } from './context.js';
 import { LuaScript } from './script.js';
 
 const script = LuaScript.fromFile('pause-schedule', import.meta.url);
@@ -17,6 +17,8 @@ export async function pauseSchedule(
       action.pause ? 'pause' : 'resume',
       action.pause ? -1 : (action.next ?? -1),
       action.pause ? '' : action.version,
+      publishCommand(ctx),
+      ctx.keys.dueChannel,
     ]),
   );
   return reply === 1 ? 'changed' : reply === 0 ? 'unchanged' : 'conflict';

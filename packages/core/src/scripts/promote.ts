@@ -10,18 +10,21 @@ export interface PromoteResult {
   nextDueAt?: number;
   /** Server time of the call (ms). */
   now: number;
-  /** Server time of the previous round by any leader (ms), 0 if none ever ran. */
+  /** Server time a leader last watched the queue (its previous round, or its resignation; ms), 0 if none ever ran. */
   previousRound: number;
+  /** Nominal time of the earliest schedule's next occurrence, if any schedule is active. */
+  nextScheduleAt?: number;
 }
 
 /** Promotes up to `limit` due jobs, if `leaderValue` still holds the lock. */
 export async function promoteDue(ctx: QueueContext, leaderValue: string, limit: number): Promise<PromoteResult> {
-  const [promoted, nextDueAt, now, previousRound] = await script.run<number[]>(
+  const [promoted, nextDueAt, now, previousRound, nextScheduleAt] = await script.run<number[]>(
     ctx.connection,
-    [ctx.keys.delayed, ctx.keys.leader, ctx.keys.leaderSeen],
+    [ctx.keys.delayed, ctx.keys.leader, ctx.keys.leaderSeen, ctx.keys.schedulesDue],
     [ctx.keys.base, leaderValue, limit],
   );
   const result: PromoteResult = { promoted: Number(promoted), now: Number(now), previousRound: Number(previousRound) };
   if (Number(nextDueAt) >= 0) result.nextDueAt = Number(nextDueAt);
+  if (Number(nextScheduleAt) >= 0) result.nextScheduleAt = Number(nextScheduleAt);
   return result;
 }

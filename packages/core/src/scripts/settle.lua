@@ -22,7 +22,11 @@ ARGV[6]  the outcomes, one JSON text (a client writes it far faster than ten
            "f" failed: error message, stack, retry due time in ms (0 at once,
                -1 final), retention count and age as for "C"
 
-ARGV[7]  optional: a key (the worker's wake stream); while it exists, nothing is
+ARGV[7]  publish command: PUBLISH, or SPUBLISH on a cluster
+ARGV[8]  the job ids among the outcomes that are occurrences of a schedule, one
+         JSON array, or "" (nearly always): when one ends and its schedule holds
+         occurrences back (overlap "buffer"), the leader is told on `base due`
+ARGV[9]  optional: a key (the worker's wake stream); while it exists, nothing is
          claimed: the worker is closing (its idle read sends a claim behind it)
 
 Reply:   one JSON text (a client parses it far faster than a deep RESP reply,
@@ -64,6 +68,8 @@ Guarantees:
   are not the job's own (its entry id, in its tier's stream), are dropped.
 - `job:completed` events are written only while someone reads the events
   stream (the `listeners` key exists); every other event always is.
+- A retry due before every other delayed job is announced on `base due`, so
+  the sleeping scheduler leader wakes for it.
 ]]
 local base, group, consumer = ARGV[1], ARGV[2], ARGV[3]
 local remaining, maxEvents = tonumber(ARGV[4]), ARGV[5]
@@ -188,6 +194,7 @@ if #outcomes > 0 then
 end
 
 local completed, trims, listening = {}, {}, nil
+local earliestRetry -- due time of the earliest retry put in the delayed set
 
 -- what an outcome of this attempt already recorded answered: its call's reply
 -- was lost (a cut connection) and the worker sent it again
@@ -240,6 +247,7 @@ local function finish(jobId, tier, outcome, value, extra, retryAt, keepCount, ke
       redis.call('HSET', jobKey, 'state', 'waiting', 'entry', entry, 'error', value, 'stack', extra)
     else
       redis.call('ZADD', base .. 'delayed', retryAt, jobId)
+      if not earliestRetry or retryAt < earliestRetry then earliestRetry = retryAt end
       redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', retryAt, 'error', value, 'stack', extra)
     end
     event('job:retrying', jobId, 'attemptsMade', attemptsMade, 'error', value)
@@ -276,8 +284,21 @@ if #completed > 0 then
   redis.call('RPUSH', completedList, unpack(completed))
   for _, trim in pairs(trims) do trimCompleted(trim[1], trim[2]) end
 end
+-- the leader sleeps until the earliest due job it knows: tell it of an earlier one
+if earliestRetry and tonumber(redis.call('ZRANGE', base .. 'delayed', 0, 0, 'WITHSCORES')[2]) == earliestRetry then
+  redis.call(ARGV[7], base .. 'due', earliestRetry)
+end
+-- an occurrence ended: the next one its schedule held back may start
+if ARGV[8] ~= '' then
+  local scheduled, ended = {}, false
+  for _, jobId in ipairs(cjson.decode(ARGV[8])) do scheduled[jobId] = true end
+  for i, at in ipairs(outcomes) do
+    if scheduled[flat[at + 1]] and reply[i] ~= 'retrying' and reply[i] ~= 'lost' then ended = true end
+  end
+  if ended and redis.call('EXISTS', base .. 'schedules:buffered') == 1 then redis.call(ARGV[7], base .. 'due', 'release') end
+end
 reply[#reply + 1] = now
-if ARGV[7] and redis.call('EXISTS', ARGV[7]) == 1 then remaining = 0 end
+if ARGV[9] and redis.call('EXISTS', ARGV[9]) == 1 then remaining = 0 end
 if remaining <= 0 then return cjson.encode(reply) end
 if redis.call('EXISTS', base .. 'paused') == 1 then
   reply[#reply + 1] = 2

@@ -2,7 +2,7 @@ import { CONSUMER_GROUP } from '../keys.js';
 import { retentionArgs } from '../job/retention.js';
 import { toRecord, type JobRecord } from '../job/codec.js';
 import type { RetentionOptions } from '../job/types.js';
-import type { QueueContext } from './context.js';
+import { publishCommand, type QueueContext } from './context.js';
 import { LuaScript } from './script.js';
 
 const script = LuaScript.fromFile('settle', import.meta.url);
@@ -14,6 +14,8 @@ export interface HeldJob {
   entryId: string;
   /** When the attempt started (ms, Redis time): recorded with its outcome. */
   startedAt: number;
+  /** Set when the job is an occurrence of this schedule: its end may release a held-back one. */
+  scheduleId?: string | undefined;
 }
 
 export type AttemptOutcome =
@@ -41,6 +43,8 @@ export interface FetchedJob {
   saved: JobRecord;
   /** When this attempt started (ms, Redis time). */
   startedAt: number;
+  /** The schedule the job is an occurrence of, if any. */
+  scheduleId: string | undefined;
 }
 
 export interface SettledOutcome {
@@ -75,9 +79,13 @@ export async function settle(
   unlessExists?: string,
 ): Promise<SettleReply> {
   const flat: (string | number)[] = [];
-  for (const { job, outcome } of outcomes) encodeOutcome(flat, job, outcome);
+  let scheduled: string[] | undefined;
+  for (const { job, outcome } of outcomes) {
+    encodeOutcome(flat, job, outcome);
+    if (job.scheduleId !== undefined) (scheduled ??= []).push(job.id);
+  }
   const encoded = JSON.stringify(flat);
-  const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded];
+  const args = [ctx.keys.base, CONSUMER_GROUP, consumer, fetchCount, ctx.maxEvents, encoded, publishCommand(ctx), scheduled ? JSON.stringify(scheduled) : ''];
   if (unlessExists !== undefined) args.push(unlessExists);
   const reply = JSON.parse(await script.run<string>(ctx.connection, ctx.keys.lanes(ctx.tiers.length), args)) as unknown[];
   const replies = reply.slice(0, outcomes.length).map(String) as FinishReply[];
@@ -111,6 +119,7 @@ export async function settle(
       entryId: record.entry!,
       tier: Number(record.tier),
       id: String(payload[i]),
+      scheduleId: record.scheduleId,
       // an empty checkpoint hash comes as {}
       saved: Array.isArray(checkpoint) && checkpoint.length > 0 ? toRecord(checkpoint) : NOTHING_SAVED,
       record,

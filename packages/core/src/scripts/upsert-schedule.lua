@@ -9,13 +9,16 @@ ARGV[2]  spec (normalised JSON)
 ARGV[3]  template (normalised JSON)
 ARGV[4]  first occurrence from now (ms), -1 when the spec has none
 ARGV[5]  now (server ms, the anchor of `every` schedules)
+ARGV[6]  publish command: PUBLISH, or SPUBLISH on a cluster
+ARGV[7]  the queue's `due` channel
 
 Reply:   0 unchanged (same spec and template: nothing written), 1 created,
          2 changed (takes effect from now: next occurrence recomputed).
 Guarantee: concurrent upserts of the same definition leave one schedule with
 its next run intact, whatever their order; a changed definition replaces the
 old in one step and bumps `version`, so a leader holding a plan made from the
-old one cannot apply it.
+old one cannot apply it. A new or changed schedule's next run is announced on
+the `due` channel, so the sleeping scheduler leader wakes for it.
 ]]
 local id, spec, template, first, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local stored = redis.call('HMGET', KEYS[1], 'spec', 'template', 'paused')
@@ -29,7 +32,10 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'spec', spec, 'template', template, 'anchor', now, 'updatedAt', now)
 if first >= 0 then
   redis.call('HSET', KEYS[1], 'next', first, 'ended', 0)
-  if stored[3] ~= '1' then redis.call('ZADD', KEYS[2], first, id) end
+  if stored[3] ~= '1' then
+    redis.call('ZADD', KEYS[2], first, id)
+    redis.call(ARGV[6], ARGV[7], first)
+  end
 else
   redis.call('HSET', KEYS[1], 'ended', 1)
   redis.call('HDEL', KEYS[1], 'next')

@@ -1,4 +1,4 @@
-import type { QueueContext } from './context.js';
+import { publishCommand, type QueueContext } from './context.js';
 import { LuaScript } from './script.js';
 
 const script = LuaScript.fromFile('upsert-schedule', import.meta.url);
@@ -18,6 +18,8 @@ export async function upsertSchedule(
       definition.templateJson,
       definition.first ?? -1,
       definition.now,
+      publishCommand(ctx),
+      ctx.keys.dueChannel,
     ]),
   );
   return reply === 0 ? 'unchanged' : reply === 1 ? 'created' : 'changed';
